@@ -1,0 +1,51 @@
+/** Every error offloop raises on purpose is an `OffloopError` with a stable `code`. */
+export type OffloopErrorCode =
+  | 'ERR_INVALID_ARG'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_NATIVE_PANIC'
+  | 'ERR_JSON_SYNTAX'
+  | 'ERR_JSON_DEPTH'
+  | 'ERR_INVALID_UTF8'
+  | 'ERR_IO'
+  | 'ERR_NATIVE_LOAD';
+
+export interface OffloopErrorDetails {
+  /** Byte offset of a parse error in the input. */
+  offset?: number;
+  /** 1-based line of a parse error. */
+  line?: number;
+  /** 1-based column (in bytes) of a parse error. */
+  column?: number;
+  /** A short piece of the input around a parse error. */
+  excerpt?: string;
+  cause?: unknown;
+}
+
+export class OffloopError extends Error {
+  readonly code: OffloopErrorCode;
+  readonly offset?: number;
+  readonly line?: number;
+  readonly column?: number;
+  readonly excerpt?: string;
+
+  constructor(code: OffloopErrorCode, message: string, details: OffloopErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'OffloopError';
+    this.code = code;
+    if (details.offset !== undefined) this.offset = details.offset;
+    if (details.line !== undefined) this.line = details.line;
+    if (details.column !== undefined) this.column = details.column;
+    if (details.excerpt !== undefined) this.excerpt = details.excerpt;
+  }
+}
+
+export function invalidArg(message: string): OffloopError {
+  return new OffloopError('ERR_INVALID_ARG', message);
+}
+
+/** The error an aborted operation rejects with: a DOMException named "AbortError", as Node's own APIs use. */
+export function abortError(signal?: AbortSignal): DOMException {
+  const err = new DOMException('The operation was aborted', 'AbortError');
+  if (signal?.reason !== undefined) (err as { cause?: unknown }).cause = signal.reason;
+  return err;
+}

@@ -1,0 +1,332 @@
+//! Reductions: sum, dot, min/max.
+//!
+//! `sum` and `dot` accumulate in f64 with eight compensated (Kahan–Babuška–Neumaier) lanes per block;
+//! the block results are then added, in order, with one more compensated accumulator. The error is
+//! a few ulps of the sum of magnitudes per block, far inside pairwise summation's bound.
+
+use super::{Element, BLOCK, BLOCKS_PER_TASK};
+use crate::error::CoreResult;
+use crate::runtime::JobCtx;
+use crate::simd_dispatch;
+
+const LANES: usize = 8;
+
+/// A compensated accumulator; `add` is one Neumaier step.
+#[derive(Clone, Copy, Default)]
+struct Compensated {
+    sum: f64,
+    carry: f64,
+}
+
+impl Compensated {
+    #[inline(always)]
+    fn add(&mut self, v: f64) {
+        let t = self.sum + v;
+        let lost = if self.sum.abs() >= v.abs() { (self.sum - t) + v } else { (v - t) + self.sum };
+        self.carry += lost;
+        self.sum = t;
+    }
+
+    #[inline(always)]
+    fn total(self) -> f64 {
+        self.sum + self.carry
+    }
+}
+
+/// Eight lanes: element i of a block goes to lane i % 8; the lanes' sums and carries are folded,
+/// in lane order, into one compensated pair, which is the block's result.
+#[inline(always)]
+fn lanes_total(sum: [f64; LANES], carry: [f64; LANES]) -> Compensated {
+    let mut acc = Compensated::default();
+    let mut plain = 0.0;
+    for j in 0..LANES {
+        acc.add(sum[j]);
+        acc.add(carry[j]);
+        plain += sum[j];
+    }
+    if plain.is_finite() {
+        acc
+    } else {
+        Compensated { sum: plain, carry: 0.0 }
+    }
+}
+
+#[inline(always)]
+fn sum_block_body<T: Element>(x: &[T]) -> Compensated {
+    let mut sum = [0.0f64; LANES];
+    let mut carry = [0.0f64; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for ch in &mut chunks {
+        for j in 0..LANES {
+            let v = ch[j].to_f64();
+            let t = sum[j] + v;
+            let lost = if sum[j].abs() >= v.abs() { (sum[j] - t) + v } else { (v - t) + sum[j] };
+            carry[j] += lost;
+            sum[j] = t;
+        }
+    }
+    for (j, v) in chunks.remainder().iter().enumerate() {
+        let v = v.to_f64();
+        let t = sum[j] + v;
+        let lost = if sum[j].abs() >= v.abs() { (sum[j] - t) + v } else { (v - t) + sum[j] };
+        carry[j] += lost;
+        sum[j] = t;
+    }
+    lanes_total(sum, carry)
+}
+
+#[inline(always)]
+fn dot_block_body<T: Element>(x: &[T], y: &[T]) -> Compensated {
+    let mut sum = [0.0f64; LANES];
+    let mut carry = [0.0f64; LANES];
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let mut xc = x.chunks_exact(LANES);
+    let mut yc = y.chunks_exact(LANES);
+    for (a, b) in (&mut xc).zip(&mut yc) {
+        for j in 0..LANES {
+            let v = a[j].to_f64() * b[j].to_f64();
+            let t = sum[j] + v;
+            let lost = if sum[j].abs() >= v.abs() { (sum[j] - t) + v } else { (v - t) + sum[j] };
+            carry[j] += lost;
+            sum[j] = t;
+        }
+    }
+    for (j, (a, b)) in xc.remainder().iter().zip(yc.remainder()).enumerate() {
+        let v = a.to_f64() * b.to_f64();
+        let t = sum[j] + v;
+        let lost = if sum[j].abs() >= v.abs() { (sum[j] - t) + v } else { (v - t) + sum[j] };
+        carry[j] += lost;
+        sum[j] = t;
+    }
+    lanes_total(sum, carry)
+}
+
+simd_dispatch!(fn sum_block<T: Element>(x: &[T]) -> Compensated => sum_block_body);
+simd_dispatch!(fn dot_block<T: Element>(x: &[T], y: &[T]) -> Compensated => dot_block_body);
+
+/// Adds block results (both halves of each compensated pair) in index order.
+fn combine(partials: impl IntoIterator<Item = Compensated>) -> f64 {
+    let mut acc = Compensated::default();
+    let mut plain = 0.0;
+    for p in partials {
+        acc.add(p.sum);
+        acc.add(p.carry);
+        plain += p.sum;
+    }
+    if plain.is_finite() {
+        acc.total()
+    } else {
+        plain
+    }
+}
+
+/// Runs `block` over every BLOCK-sized piece of `0..len` (in parallel tasks when allowed) and
+/// returns the block results in order.
+fn block_results(
+    ctx: &JobCtx,
+    len: usize,
+    block: impl Fn(std::ops::Range<usize>) -> Compensated + Sync,
+) -> CoreResult<Vec<Compensated>> {
+    let per_task = ctx.map_chunks(len, BLOCK * BLOCKS_PER_TASK, |task| {
+        let mut out = Vec::with_capacity(BLOCKS_PER_TASK);
+        let mut start = task.start;
+        while start < task.end {
+            let end = (start + BLOCK).min(task.end);
+            out.push(block(start..end));
+            start = end;
+        }
+        out
+    })?;
+    Ok(per_task.into_iter().flatten().collect())
+}
+
+/// The sum of `x`, accumulated in f64. Empty input sums to 0. NaN anywhere gives NaN.
+pub fn sum<T: Element>(ctx: &JobCtx, x: &[T]) -> CoreResult<f64> {
+    let partials = block_results(ctx, x.len(), |r| sum_block(&x[r]))?;
+    Ok(combine(partials))
+}
+
+/// The dot product of `x` and `y`, which the caller has checked are the same length.
+pub fn dot<T: Element>(ctx: &JobCtx, x: &[T], y: &[T]) -> CoreResult<f64> {
+    assert_eq!(x.len(), y.len(), "dot: lengths checked by the caller");
+    let partials = block_results(ctx, x.len(), |r| dot_block(&x[r.clone()], &y[r]))?;
+    Ok(combine(partials))
+}
+
+/// Smallest and largest element. NaN anywhere makes both NaN; -0 counts as smaller than +0 (as
+/// `Math.min`/`Math.max` do); an empty input gives `min = +Infinity`, `max = -Infinity`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MinMax {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl MinMax {
+    const EMPTY: MinMax = MinMax { min: f64::INFINITY, max: f64::NEG_INFINITY };
+
+    #[inline(always)]
+    fn merge(self, o: MinMax) -> MinMax {
+        if self.min.is_nan() || o.min.is_nan() {
+            return MinMax { min: f64::NAN, max: f64::NAN };
+        }
+        MinMax { min: pick_min(self.min, o.min), max: pick_max(self.max, o.max) }
+    }
+}
+
+#[inline(always)]
+fn pick_min(a: f64, b: f64) -> f64 {
+    // -0 < +0: when equal, prefer the one with the sign bit set.
+    if b < a || (b == a && b.to_bits() > a.to_bits()) {
+        b
+    } else {
+        a
+    }
+}
+
+#[inline(always)]
+fn pick_max(a: f64, b: f64) -> f64 {
+    if b > a || (b == a && b.to_bits() < a.to_bits()) {
+        b
+    } else {
+        a
+    }
+}
+
+#[inline(always)]
+fn minmax_block_body<T: Element>(x: &[T]) -> MinMax {
+    let mut lo = [f64::INFINITY; LANES];
+    let mut hi = [f64::NEG_INFINITY; LANES];
+    let mut nan = [false; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for ch in &mut chunks {
+        for j in 0..LANES {
+            let v = ch[j].to_f64();
+            nan[j] |= v.is_nan();
+            lo[j] = pick_min(lo[j], v);
+            hi[j] = pick_max(hi[j], v);
+        }
+    }
+    let mut out = MinMax::EMPTY;
+    for v in chunks.remainder() {
+        out = out.merge(MinMax { min: v.to_f64(), max: v.to_f64() });
+    }
+    for j in 0..LANES {
+        out = out.merge(if nan[j] { MinMax { min: f64::NAN, max: f64::NAN } } else { MinMax { min: lo[j], max: hi[j] } });
+    }
+    out
+}
+
+simd_dispatch!(fn minmax_block<T: Element>(x: &[T]) -> MinMax => minmax_block_body);
+
+pub fn minmax<T: Element>(ctx: &JobCtx, x: &[T]) -> CoreResult<MinMax> {
+    let parts = ctx.map_chunks(x.len(), BLOCK * BLOCKS_PER_TASK, |r| minmax_block(&x[r]))?;
+    Ok(parts.into_iter().fold(MinMax::EMPTY, MinMax::merge))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::runtime::JobState;
+    use proptest::prelude::*;
+
+    fn exact_sum(x: &[f64]) -> f64 {
+        // Shewchuk's exact partials (as Python's math.fsum); fine for test sizes.
+        let mut partials: Vec<f64> = Vec::new();
+        for &v in x {
+            let mut v = v;
+            let mut i = 0;
+            for j in 0..partials.len() {
+                let mut p = partials[j];
+                if v.abs() < p.abs() {
+                    std::mem::swap(&mut v, &mut p);
+                }
+                let hi = v + p;
+                let lo = p - (hi - v);
+                if lo != 0.0 {
+                    partials[i] = lo;
+                    i += 1;
+                }
+                v = hi;
+            }
+            partials.truncate(i);
+            partials.push(v);
+        }
+        partials.iter().sum()
+    }
+
+    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
+    }
+
+    #[test]
+    fn sum_is_the_same_bits_for_any_thread_count() {
+        let x: Vec<f64> = (0..1_000_003).map(|i| ((i as f64) * 0.731).sin() * 1e3 + 1e-3).collect();
+        let inline = sum(&JobCtx::inline(), &x).unwrap();
+        for threads in [1, 2, 3, 4, 8] {
+            let state = JobState::new();
+            let pooled = in_pool(threads, || sum(&JobCtx::for_pool(&state), &x).unwrap());
+            assert_eq!(pooled.to_bits(), inline.to_bits(), "threads={threads}");
+        }
+    }
+
+    #[test]
+    fn sum_handles_cancellation_heavy_input() {
+        // 1e16 + 1 - 1e16 repeated: naive summation loses every 1.
+        let mut x = Vec::new();
+        for _ in 0..10_000 {
+            x.extend_from_slice(&[1e16, 1.0, -1e16]);
+        }
+        assert_eq!(sum(&JobCtx::inline(), &x).unwrap(), 10_000.0);
+    }
+
+    #[test]
+    fn special_values() {
+        let ctx = JobCtx::inline();
+        assert_eq!(sum::<f64>(&ctx, &[]).unwrap(), 0.0);
+        assert!(sum(&ctx, &[1.0, f64::NAN, 2.0]).unwrap().is_nan());
+        assert_eq!(sum(&ctx, &[1.0, f64::INFINITY]).unwrap(), f64::INFINITY);
+        assert!(sum(&ctx, &[f64::INFINITY, f64::NEG_INFINITY]).unwrap().is_nan());
+        assert_eq!(sum(&ctx, &[f64::MAX, f64::MAX]).unwrap(), f64::INFINITY);
+        let mm = minmax(&ctx, &[0.0, -0.0, 3.0, -2.0]).unwrap();
+        assert_eq!((mm.min, mm.max), (-2.0, 3.0));
+        let z = minmax(&ctx, &[0.0, -0.0]).unwrap();
+        assert!(z.min.is_sign_negative() && z.max.is_sign_positive());
+        let n = minmax(&ctx, &[1.0, f64::NAN]).unwrap();
+        assert!(n.min.is_nan() && n.max.is_nan());
+        assert_eq!(minmax::<f64>(&ctx, &[]).unwrap(), MinMax::EMPTY);
+    }
+
+    #[test]
+    fn cancelled_job_stops() {
+        let state = JobState::new();
+        assert!(state.start());
+        state.cancel();
+        let x = vec![1.0f64; BLOCK * BLOCKS_PER_TASK * 4];
+        let err = in_pool(2, || sum(&JobCtx::for_pool(&state), &x)).unwrap_err();
+        assert_eq!(err.code, crate::error::ErrorCode::Aborted);
+    }
+
+    proptest! {
+        #[test]
+        fn sum_is_within_a_few_ulps_of_exact(x in prop::collection::vec(-1e6f64..1e6, 0..5000)) {
+            let got = sum(&JobCtx::inline(), &x).unwrap();
+            let exact = exact_sum(&x);
+            let mag: f64 = x.iter().map(|v| v.abs()).sum();
+            prop_assert!((got - exact).abs() <= 4.0 * f64::EPSILON * mag.max(f64::MIN_POSITIVE), "got {got} exact {exact}");
+        }
+
+        #[test]
+        fn dot_and_minmax_match_naive(x in prop::collection::vec(-1e3f64..1e3, 0..3000)) {
+            let y: Vec<f64> = x.iter().rev().copied().collect();
+            let ctx = JobCtx::inline();
+            let naive: f64 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
+            let mag: f64 = x.iter().zip(&y).map(|(a, b)| (a * b).abs()).sum();
+            prop_assert!((dot(&ctx, &x, &y).unwrap() - naive).abs() <= 1e-9 * mag.max(1.0));
+            let mm = minmax(&ctx, &x).unwrap();
+            let lo = x.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            prop_assert_eq!((mm.min, mm.max), (lo, hi));
+        }
+    }
+}
