@@ -1,0 +1,9 @@
+/**
+ * offloop: CPU-heavy parsing and numeric work off Node's event loop.
+ */
+export { configure, stats, internal, DEFAULTS } from './runtime.js';
+export type { RuntimeOptions, CallOptions, Stats } from './runtime.js';
+export { OffloopError } from './errors.js';
+export type { OffloopErrorCode, OffloopErrorDetails } from './errors.js';
+export * as kernels from './kernels.js';
+export type { FloatArray, MinMax } from './kernels.js';

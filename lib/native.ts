@@ -1,0 +1,82 @@
+/**
+ * The only file that loads the compiled binary. Everything else imports `native` from here.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
+import { OffloopError } from './errors.js';
+
+/** The binding's surface, as lib/ uses it (the generated index.d.ts is not the public API). */
+export interface NativeBinding {
+  init(settleBatch: (flat: unknown[]) => void, defaultThreads: number): void;
+  cancel(id: number): boolean;
+  stats(): NativeStats;
+  setThreads(threads: number): void;
+  setMaxQueue(maxQueue: number): void;
+  startPool(): number;
+  sumSubmit(id: number, x: unknown, cancellable: boolean): void;
+  sumSync(x: unknown): number;
+  dotSubmit(id: number, x: unknown, y: unknown, cancellable: boolean): void;
+  dotSync(x: unknown, y: unknown): number;
+  minmaxSubmit(id: number, x: unknown, cancellable: boolean): void;
+  minmaxSync(x: unknown): [number, number];
+  panicForTestSubmit(id: number): void;
+  spinForTestSubmit(id: number, ms: number, cancellable: boolean): void;
+}
+
+export interface NativeStats {
+  threads: number;
+  started: boolean;
+  queued: number;
+  running: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  busyMs: number[];
+  simd: string;
+}
+
+/** Platforms a prebuilt binary ships for. */
+export const SUPPORTED_PLATFORMS = ['linux-x64-gnu'] as const;
+
+function platformTag(): string {
+  const { platform, arch } = process;
+  if (platform !== 'linux') return `${platform}-${arch}`;
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  const libc = report?.header?.glibcVersionRuntime ? 'gnu' : 'musl';
+  return `${platform}-${arch}-${libc}`;
+}
+
+function packageRoot(): string {
+  // lib/native.ts (tests, tsx) and dist/index.js (the package) both sit one level below the root.
+  return join(dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+function load(): NativeBinding {
+  const tag = platformTag();
+  const explicit = process.env.OFFLOOP_BINARY;
+  const file = explicit ?? join(packageRoot(), 'prebuilds', `offloop.${tag}.node`);
+  if (!existsSync(file)) {
+    throw new OffloopError(
+      'ERR_NATIVE_LOAD',
+      `offloop has no prebuilt binary for this platform (${tag}); prebuilt: ${SUPPORTED_PLATFORMS.join(', ')}. ` +
+        `To build from source (needs Rust and Node), clone the repository, run \`npm install\` (which runs ` +
+        `\`npm run build:native\`), and point OFFLOOP_BINARY at the built .node file. Looked for: ${file}`,
+    );
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    return require(file) as NativeBinding;
+  } catch (cause) {
+    throw new OffloopError('ERR_NATIVE_LOAD', `offloop could not load its native binary ${file}: ${String(cause)}`, {
+      cause,
+    });
+  }
+}
+
+export const native: NativeBinding = load();
+
+/** The default pool size, as the runtime rules say: `os.availableParallelism()`. */
+export const defaultThreads = availableParallelism();

@@ -1,0 +1,279 @@
+/**
+ * The JS half of the runtime: configuration, the promise registry that the native completion
+ * channel settles, inline-vs-offload decisions, cancellation and stats.
+ */
+import { native, defaultThreads } from './native.js';
+import { OffloopError, abortError, invalidArg, type OffloopErrorCode } from './errors.js';
+
+export interface RuntimeOptions {
+  /** Pool threads. Default `os.availableParallelism()`, or `OFFLOOP_THREADS`. Only before the pool starts. */
+  threads?: number;
+  /** Jobs that may wait in the queue; beyond it calls reject with `ERR_QUEUE_FULL`. Default 65 536. */
+  maxQueue?: number;
+  /** Jobs estimated to cost less than this many microseconds run on the calling thread. Default 50. */
+  inlineThresholdUs?: number;
+  /** Longest slice of main-thread work when building large JS results. Default 4 ms. */
+  sliceBudgetMs?: number;
+}
+
+/** Per-call options every async function takes. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  /**
+   * Where the work runs: `'auto'` (default) lets the cost model choose; `'inline'` runs it on the
+   * calling thread (the promise is already settled when returned); `'pool'` always offloads.
+   */
+  mode?: 'auto' | 'inline' | 'pool';
+}
+
+/** Defaults, in one place. */
+export const DEFAULTS = Object.freeze({
+  maxQueue: 65_536,
+  inlineThresholdUs: 50,
+  sliceBudgetMs: 4,
+});
+
+const settings = {
+  inlineThresholdUs: DEFAULTS.inlineThresholdUs,
+  sliceBudgetMs: DEFAULTS.sliceBudgetMs,
+};
+
+export function runtimeSettings(): Readonly<typeof settings> {
+  return settings;
+}
+
+function checkPositiveInt(name: string, v: unknown, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+    throw invalidArg(`${name} must be an integer between 1 and ${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function checkNonNegative(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw invalidArg(`${name} must be a finite number >= 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Sets runtime options. `threads` can only be set before the pool starts (the first offloaded job
+ * starts it); the others can change at any time.
+ */
+export function configure(options: RuntimeOptions): void {
+  if (options === null || typeof options !== 'object') throw invalidArg('configure() takes an options object');
+  const known = new Set(['threads', 'maxQueue', 'inlineThresholdUs', 'sliceBudgetMs']);
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw invalidArg(`configure(): unknown option "${key}"`);
+  }
+  const threads = options.threads === undefined ? undefined : checkPositiveInt('threads', options.threads, 1024);
+  const maxQueue = options.maxQueue === undefined ? undefined : checkPositiveInt('maxQueue', options.maxQueue, 2 ** 31);
+  const inline =
+    options.inlineThresholdUs === undefined ? undefined : checkNonNegative('inlineThresholdUs', options.inlineThresholdUs);
+  const slice = options.sliceBudgetMs === undefined ? undefined : checkNonNegative('sliceBudgetMs', options.sliceBudgetMs);
+  if (threads !== undefined) callNative(() => native.setThreads(threads));
+  if (maxQueue !== undefined) callNative(() => native.setMaxQueue(maxQueue));
+  if (inline !== undefined) settings.inlineThresholdUs = inline;
+  if (slice !== undefined) settings.sliceBudgetMs = Math.max(0.5, slice);
+}
+
+export interface Stats {
+  /** Pool size (the size it will have, if it has not started yet). */
+  threads: number;
+  /** Jobs waiting for a pool thread. */
+  queued: number;
+  /** Jobs running on pool threads. */
+  running: number;
+  /** Pool jobs that finished with a value. */
+  completed: number;
+  /** Pool jobs that finished with an error (panics included). */
+  failed: number;
+  /** Pool jobs cancelled through an AbortSignal (queued ones dropped, running ones stopped). */
+  cancelled: number;
+  /** Calls the cost model ran on the calling thread instead of the pool. */
+  inline: number;
+  /** Busy milliseconds per pool thread since the pool started. */
+  busyMs: number[];
+  /** The SIMD level the kernels use: `avx512`, `avx2` or `scalar`. */
+  simd: string;
+}
+
+let inlineCount = 0;
+
+export function stats(): Stats {
+  const s = native.stats();
+  return {
+    threads: s.threads,
+    queued: s.queued,
+    running: s.running,
+    completed: s.completed,
+    failed: s.failed,
+    cancelled: s.cancelled,
+    inline: inlineCount,
+    busyMs: s.busyMs,
+    simd: s.simd,
+  };
+}
+
+const NATIVE_MESSAGE = /^([A-Z][A-Z0-9_]+): ([\s\S]*)$/;
+
+/** Turns an error thrown by the binding ("ERR_X: message") into an OffloopError. */
+export function fromNativeError(err: unknown): unknown {
+  if (!(err instanceof Error) || err instanceof OffloopError) return err;
+  const m = NATIVE_MESSAGE.exec(err.message);
+  if (!m) return err;
+  return new OffloopError(m[1] as OffloopErrorCode, m[2] ?? '');
+}
+
+/** Calls the binding synchronously, rethrowing its errors as OffloopErrors. */
+export function callNative<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw fromNativeError(err);
+  }
+}
+
+/** `[code, message, offset, line, column]` from the completion channel. */
+type NativeErrorTuple = [string, string, number | undefined, number | undefined, number | undefined];
+
+function completionError(tuple: NativeErrorTuple, signal: AbortSignal | undefined): unknown {
+  const [code, message, offset, line, column] = tuple;
+  if (code === 'ABORT_ERR') return abortError(signal);
+  const details = offset === undefined ? {} : { offset, line, column };
+  return new OffloopError(code as OffloopErrorCode, message, details);
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(reason: unknown): void;
+  convert: ((raw: unknown) => unknown) | undefined;
+  /** Inputs the native job reads: referenced here so the GC cannot free them under the job. */
+  keepAlive: unknown;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+const pending = new Map<number, Pending>();
+let lastId = 0;
+
+function release(id: number, p: Pending): void {
+  pending.delete(id);
+  if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+}
+
+/** Called by the native completion channel with `[id, ok, value, id, ok, value, ...]`. */
+function settleBatch(flat: unknown[]): void {
+  for (let i = 0; i + 2 < flat.length; i += 3) {
+    const id = flat[i] as number;
+    const p = pending.get(id);
+    if (p === undefined) continue;
+    release(id, p);
+    const value = flat[i + 2];
+    if (flat[i + 1] === true) {
+      let out: unknown;
+      try {
+        out = p.convert ? p.convert(value) : value;
+      } catch (err) {
+        p.reject(err);
+        continue;
+      }
+      p.resolve(out);
+    } else {
+      p.reject(completionError(value as NativeErrorTuple, p.signal));
+    }
+  }
+}
+
+native.init(settleBatch, defaultThreads);
+
+/**
+ * Queues a native job and returns its promise. `start(id, cancellable)` calls the binding's
+ * `...Submit`; `keepAlive` holds the job's inputs until it settles; `convert` maps the raw result.
+ */
+export function offload<T>(
+  start: (id: number, cancellable: boolean) => void,
+  keepAlive: unknown,
+  signal: AbortSignal | undefined,
+  convert?: (raw: unknown) => T,
+): Promise<T> {
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  const id = (lastId = (lastId + 1) >>> 0);
+  return new Promise<T>((resolve, reject) => {
+    try {
+      start(id, signal !== undefined);
+    } catch (err) {
+      reject(fromNativeError(err));
+      return;
+    }
+    const p: Pending = {
+      resolve: resolve as (v: unknown) => void,
+      reject,
+      convert,
+      keepAlive,
+      signal,
+      onAbort: undefined,
+    };
+    if (signal) {
+      p.onAbort = () => {
+        // A queued job is dropped now; a running one stops at its next chunk boundary and
+        // settles through the completion channel, after it has stopped reading its inputs.
+        if (native.cancel(id)) {
+          release(id, p);
+          reject(abortError(signal));
+        }
+      };
+      signal.addEventListener('abort', p.onAbort, { once: true });
+    }
+    pending.set(id, p);
+  });
+}
+
+/**
+ * Runs an operation where it is cheapest: inline when the cost model says it takes less than
+ * `inlineThresholdUs` (or `mode: 'inline'`), else on the pool.
+ */
+export function dispatch<T>(
+  options: CallOptions | undefined,
+  estimatedUs: number,
+  inline: () => T,
+  start: (id: number, cancellable: boolean) => void,
+  keepAlive: unknown,
+  convert?: (raw: unknown) => T,
+): Promise<T> {
+  const signal = options?.signal;
+  const mode = options?.mode ?? 'auto';
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return Promise.reject(invalidArg('options.signal must be an AbortSignal'));
+  }
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  if (mode === 'inline' || (mode === 'auto' && estimatedUs < settings.inlineThresholdUs)) {
+    try {
+      const value = callNative(inline);
+      inlineCount++;
+      return Promise.resolve(value);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+  if (mode !== 'pool' && mode !== 'auto') {
+    return Promise.reject(invalidArg(`options.mode must be 'auto', 'inline' or 'pool', got ${String(mode)}`));
+  }
+  return offload(start, keepAlive, signal, convert);
+}
+
+/** Hidden test hooks: not part of the documented API. */
+export const internal = {
+  /** A pool job that panics; rejects with `ERR_NATIVE_PANIC`. */
+  panicForTest(): Promise<never> {
+    return offload((id) => native.panicForTestSubmit(id), undefined, undefined);
+  },
+  /** A pool job that spins for `ms`, checking for cancellation every 100 µs. */
+  spinForTest(ms: number, options?: { signal?: AbortSignal }): Promise<number> {
+    return offload((id, c) => native.spinForTestSubmit(id, ms, c), undefined, options?.signal);
+  },
+  /** Jobs awaiting settlement on the JS side. */
+  pendingCount(): number {
+    return pending.size;
+  },
+};

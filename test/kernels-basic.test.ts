@@ -1,0 +1,107 @@
+import { describe, it, expect } from 'vitest';
+import { kernels, OffloopError } from '../lib/index.js';
+import { randomFloat64 } from './helpers/random.js';
+
+/** The error bound of plain left-to-right summation, which the reference uses. */
+function closeTo(got: number, want: number, magnitude: number, n: number): boolean {
+  return Math.abs(got - want) <= 2 * n * Number.EPSILON * magnitude;
+}
+
+describe('first kernels: sum, dot, minmax', () => {
+  const sizes = [0, 1, 7, 8, 9, 2047, 2048, 2049, 100_003, 1_000_000];
+
+  for (const n of sizes) {
+    it(`agree with a JS reference on ${n} random doubles (pool, inline and Sync)`, async () => {
+      const x = randomFloat64(n, n + 1);
+      const y = randomFloat64(n, n + 2);
+      let s = 0;
+      let mag = 0;
+      let d = 0;
+      let dmag = 0;
+      let min = Infinity;
+      let max = -Infinity;
+      for (let i = 0; i < n; i++) {
+        s += x[i]!;
+        mag += Math.abs(x[i]!);
+        d += x[i]! * y[i]!;
+        dmag += Math.abs(x[i]! * y[i]!);
+        min = Math.min(min, x[i]!);
+        max = Math.max(max, x[i]!);
+      }
+      for (const mode of ['pool', 'inline'] as const) {
+        expect(closeTo(await kernels.sum(x, { mode }), s, mag, n)).toBe(true);
+        expect(closeTo(await kernels.dot(x, y, { mode }), d, dmag, n)).toBe(true);
+        expect(await kernels.minmax(x, { mode })).toEqual({ min, max });
+      }
+      expect(kernels.sumSync(x)).toBe(await kernels.sum(x, { mode: 'pool' }));
+      expect(kernels.dotSync(x, y)).toBe(await kernels.dot(x, y, { mode: 'pool' }));
+      expect(kernels.minmaxSync(x)).toEqual({ min, max });
+    });
+  }
+
+  it('works on Float32Array, accumulating in double precision', async () => {
+    const x = Float32Array.from(randomFloat64(50_001, 9));
+    let s = 0;
+    for (const v of x) s += v;
+    expect(Math.abs((await kernels.sum(x, { mode: 'pool' })) - s)).toBeLessThan(1e-6 * 50_001);
+    const mm = await kernels.minmax(x);
+    expect(mm.min).toBe(Math.min(...x));
+    expect(mm.max).toBe(Math.max(...x));
+    expect(kernels.dotSync(x, x)).toBeGreaterThan(0);
+  });
+
+  it('respects views with a byte offset', async () => {
+    const buf = new Float64Array([100, 1, 2, 3, 100]);
+    const view = buf.subarray(1, 4);
+    expect(await kernels.sum(view, { mode: 'pool' })).toBe(6);
+    expect(kernels.minmaxSync(view)).toEqual({ min: 1, max: 3 });
+  });
+
+  it('follows the documented special-value rules', () => {
+    expect(kernels.sumSync(new Float64Array([1, NaN]))).toBeNaN();
+    expect(kernels.sumSync(new Float64Array([Infinity, 1]))).toBe(Infinity);
+    expect(kernels.sumSync(new Float64Array([1e16, 1, -1e16]))).toBe(1);
+    expect(kernels.minmaxSync(new Float64Array([]))).toEqual({ min: Infinity, max: -Infinity });
+    const z = kernels.minmaxSync(new Float64Array([0, -0]));
+    expect(Object.is(z.min, -0)).toBe(true);
+    expect(Object.is(z.max, 0)).toBe(true);
+    const n = kernels.minmaxSync(new Float64Array([1, NaN, 2]));
+    expect(n.min).toBeNaN();
+    expect(n.max).toBeNaN();
+  });
+
+  describe('bad arguments give OffloopError ERR_INVALID_ARG', () => {
+    const detached = (): Float64Array => {
+      const a = new Float64Array(16);
+      structuredClone(a.buffer, { transfer: [a.buffer] });
+      return a;
+    };
+    const cases: [string, () => Promise<unknown>][] = [
+      ['a plain array', () => kernels.sum([1, 2, 3] as never)],
+      ['a string', () => kernels.sum('1,2,3' as never)],
+      ['undefined', () => kernels.minmax(undefined as never)],
+      ['an Int8Array', () => kernels.sum(new Int8Array(4) as never, { mode: 'pool' })],
+      ['a detached ArrayBuffer', () => kernels.sum(detached(), { mode: 'pool' })],
+      ['a detached ArrayBuffer (inline)', () => kernels.sum(detached())],
+      ['mismatched lengths for dot', () => kernels.dot(new Float64Array(3), new Float64Array(4))],
+      ['mixed element types for dot', () => kernels.dot(new Float64Array(3), new Float32Array(3) as never)],
+      ['a bad mode', () => kernels.sum(new Float64Array(1 << 20), { mode: 'sideways' as never })],
+      ['a signal that is not an AbortSignal', () => kernels.sum(new Float64Array(1), { signal: {} as never })],
+    ];
+    for (const [name, call] of cases) {
+      it(name, async () => {
+        const err = await call().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(OffloopError);
+        expect((err as OffloopError).code).toBe('ERR_INVALID_ARG');
+      });
+    }
+    it('in Sync variants too', () => {
+      expect(() => kernels.sumSync([1] as never)).toThrowError(OffloopError);
+      expect(() => kernels.dotSync(new Float64Array(2), new Float64Array(3))).toThrowError(/2 elements but y has 3/);
+      expect(() => kernels.minmaxSync(detached())).toThrowError(/detached/);
+    });
+  });
+});

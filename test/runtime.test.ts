@@ -1,0 +1,169 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import { promises as fs } from 'node:fs';
+import { kernels, stats, internal, configure, OffloopError } from '../lib/index.js';
+import { runChild } from './helpers/child.js';
+
+const THREADS = stats().threads;
+
+function blockers(n: number, ms: number): Promise<number>[] {
+  return Array.from({ length: n }, () => internal.spinForTest(ms));
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+describe('runtime', () => {
+  afterAll(() => configure({ maxQueue: 65_536 }));
+
+  it('keeps the event loop ticking while the pool runs 4 x threads heavy jobs', async () => {
+    const jobs = blockers(4 * THREADS, 150);
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 1);
+    const t0 = performance.now();
+    const statTimes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const s0 = performance.now();
+      await fs.stat(import.meta.filename);
+      statTimes.push(performance.now() - s0);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await Promise.all(jobs);
+    clearInterval(interval);
+    const elapsed = performance.now() - t0;
+    // A 1 ms interval fires at most once per ms; allow timer coarseness but not a stalled loop.
+    expect(ticks).toBeGreaterThan(elapsed * 0.5);
+    expect(Math.max(...statTimes)).toBeLessThan(50);
+    expect(elapsed).toBeGreaterThanOrEqual(4 * 150 - 20);
+  });
+
+  it('contains a native panic to one promise, then runs 1 000 more jobs', async () => {
+    const before = stats();
+    const err = await internal.panicForTest().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OffloopError);
+    expect((err as OffloopError).code).toBe('ERR_NATIVE_PANIC');
+    expect((err as OffloopError).message).toContain('deliberate panic');
+    const x = new Float64Array([1, 2, 3.5]);
+    const results = await Promise.all(Array.from({ length: 1000 }, () => kernels.sum(x, { mode: 'pool' })));
+    expect(results.every((r) => r === 6.5)).toBe(true);
+    const after = stats();
+    expect(after.failed - before.failed).toBe(1);
+    expect(after.completed - before.completed).toBe(1000);
+  });
+
+  it('rejects at once for an already-aborted signal, without submitting', async () => {
+    const before = stats();
+    const ac = new AbortController();
+    ac.abort();
+    const err = await kernels.sum(new Float64Array(10), { signal: ac.signal, mode: 'pool' }).catch((e: unknown) => e);
+    expect((err as DOMException).name).toBe('AbortError');
+    const after = stats();
+    expect(after.completed + after.failed + after.cancelled).toBe(before.completed + before.failed + before.cancelled);
+  });
+
+  it('drops an aborted queued job without running it', async () => {
+    const running = blockers(THREADS, 200);
+    await waitUntil(() => stats().running === THREADS);
+    const ac = new AbortController();
+    const before = stats();
+    const queued = internal.spinForTest(10, { signal: ac.signal });
+    expect(stats().queued).toBe(before.queued + 1);
+    const t0 = performance.now();
+    ac.abort();
+    const err = await queued.catch((e: unknown) => e);
+    expect(performance.now() - t0).toBeLessThan(20);
+    expect((err as DOMException).name).toBe('AbortError');
+    expect(stats().queued).toBe(before.queued);
+    expect(stats().cancelled).toBe(before.cancelled + 1);
+    await Promise.all(running);
+    // It never ran: every job that finished is one of the blockers.
+    expect(stats().completed).toBe(before.completed + THREADS);
+  });
+
+  it('stops a running 1-second job within 50 ms of the abort', async () => {
+    const ac = new AbortController();
+    const job = internal.spinForTest(1000, { signal: ac.signal });
+    await waitUntil(() => stats().running >= 1);
+    const before = stats();
+    const t0 = performance.now();
+    ac.abort();
+    const err = await job.catch((e: unknown) => e);
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect((err as DOMException).name).toBe('AbortError');
+    expect(stats().cancelled).toBe(before.cancelled + 1);
+    expect(stats().running).toBe(0);
+  });
+
+  it('rejects with ERR_QUEUE_FULL beyond maxQueue, and stats count what happened', async () => {
+    configure({ maxQueue: 3 });
+    const running = blockers(THREADS, 150);
+    await waitUntil(() => stats().running === THREADS);
+    const before = stats();
+    const queued = blockers(3, 1);
+    expect(stats().queued).toBe(3);
+    const err = await internal.spinForTest(1).catch((e: unknown) => e);
+    expect((err as OffloopError).code).toBe('ERR_QUEUE_FULL');
+    await Promise.all([...running, ...queued]);
+    const after = stats();
+    expect(after.completed - before.completed).toBe(THREADS + 3);
+    expect(after.queued).toBe(0);
+    expect(after.running).toBe(0);
+    configure({ maxQueue: 65_536 });
+  });
+
+  it('runs tiny calls inline and counts them', async () => {
+    const before = stats();
+    expect(await kernels.sum(new Float64Array([1, 2]))).toBe(3);
+    const after = stats();
+    expect(after.inline).toBe(before.inline + 1);
+    expect(after.completed).toBe(before.completed);
+  });
+
+  it('refuses to change the thread count after the pool started', () => {
+    expect(() => configure({ threads: THREADS + 1 })).toThrowError(/after the pool started/);
+    try {
+      configure({ threads: THREADS + 1 });
+    } catch (e) {
+      expect((e as OffloopError).code).toBe('ERR_INVALID_ARG');
+    }
+    expect(() => configure({ maxQueue: 0 })).toThrowError(OffloopError);
+    expect(() => configure({ bogus: 1 } as never)).toThrowError(/unknown option/);
+  });
+
+  it('reports per-thread busy time', async () => {
+    const s0 = stats();
+    await Promise.all(blockers(THREADS, 50));
+    const s1 = stats();
+    expect(s1.busyMs).toHaveLength(THREADS);
+    const added = s1.busyMs.reduce((a, b) => a + b, 0) - s0.busyMs.reduce((a, b) => a + b, 0);
+    expect(added).toBeGreaterThanOrEqual(THREADS * 45);
+  });
+});
+
+describe('process lifetime', () => {
+  it('exits by itself after work completes', async () => {
+    const r = await runChild(`
+      import { kernels, internal } from './lib/index.ts';
+      const x = new Float64Array(1 << 20).fill(0.5);
+      console.log(await kernels.sum(x, { mode: 'pool' }));
+      await internal.spinForTest(5);
+    `);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(String((1 << 20) * 0.5));
+  });
+
+  it('is sized by OFFLOOP_THREADS when set', async () => {
+    const r = await runChild(
+      `import { stats, kernels } from './lib/index.ts';
+       await kernels.sum(new Float64Array(8), { mode: 'pool' });
+       console.log(stats().threads);`,
+      { OFFLOOP_THREADS: '3' },
+    );
+    expect(r.stdout.trim()).toBe('3');
+  });
+});
