@@ -33,7 +33,7 @@ export const DEFAULTS = Object.freeze({
   sliceBudgetMs: 4,
 });
 
-const settings = {
+const settings: { inlineThresholdUs: number; sliceBudgetMs: number } = {
   inlineThresholdUs: DEFAULTS.inlineThresholdUs,
   sliceBudgetMs: DEFAULTS.sliceBudgetMs,
 };

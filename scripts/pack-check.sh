@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Packs offloop and installs the tarball into an empty folder with no Rust or C toolchain on PATH,
+# then calls it from ESM and CJS. Proves that a user needs nothing but Node and npm.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+tarball=$(cd "$root" && npm pack --silent --pack-destination "$work" | tail -n 1)
+echo "packed $tarball ($(du -h "$work/$tarball" | cut -f1))"
+tar -tzf "$work/$tarball" | sed 's/^/  /'
+
+# Every node and npm call below sees a PATH holding node and npm only.
+mkdir -p "$work/bin" "$work/app"
+ln -s "$(command -v node)" "$work/bin/node"
+ln -s "$(command -v npm)" "$work/bin/npm"
+bare() { env PATH="$work/bin" "$@"; }
+for tool in cargo rustc cc gcc; do
+  if bare /bin/sh -c "command -v $tool" >/dev/null 2>&1; then echo "pack-check: $tool is still on PATH" >&2; exit 1; fi
+done
+
+cd "$work/app"
+bare npm init -y >/dev/null
+bare npm install --no-audit --no-fund --offline "$work/$tarball" >/dev/null
+
+bare node --input-type=module -e "
+  import { kernels, stats } from 'offloop';
+  const s = await kernels.sum(new Float64Array([1, 2, 3.5]), { mode: 'pool' });
+  if (s !== 6.5) throw new Error('ESM sum gave ' + s);
+  console.log('esm ok: sum =', s, 'simd =', stats().simd);
+"
+bare node -e "
+  const { kernels } = require('offloop');
+  kernels.dot(new Float64Array([1, 2]), new Float64Array([3, 4]), { mode: 'pool' }).then((d) => {
+    if (d !== 11) throw new Error('CJS dot gave ' + d);
+    console.log('cjs ok: dot =', d);
+  });
+"
+echo "pack-check passed"
