@@ -1,0 +1,52 @@
+/** Shared benchmark plumbing: rows, timing, statistics. */
+export interface BenchRow {
+  /** Section of the report. */
+  group: string;
+  /** What was measured. */
+  name: string;
+  /** offloop's measurement. */
+  offloop: number;
+  /** The rival's measurement, taken in the same run. */
+  rival: number;
+  rivalName: string;
+  unit: string;
+  /** Whether a lower or a higher number is better for this measurement. */
+  better: 'lower' | 'higher';
+  /** The target from the issue, in words, if there is one. */
+  goal?: string;
+  /** Whether the goal is met, when it can be decided from this row. */
+  goalMet?: boolean;
+  note?: string;
+}
+
+/** How many times better offloop is than the rival (> 1: offloop wins). */
+export function advantage(row: BenchRow): number {
+  return row.better === 'lower' ? row.rival / row.offloop : row.offloop / row.rival;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+/** Median wall time of `runs` calls, after `warmup` untimed calls. */
+export async function timeMs(fn: () => unknown, runs = 7, warmup = 2): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+export function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
