@@ -2,7 +2,7 @@
  * offloop: CPU-heavy parsing and numeric work off Node's event loop.
  */
 export { configure, stats, internal, DEFAULTS } from './runtime.js';
-export type { RuntimeOptions, CallOptions, Stats } from './runtime.js';
+export type { RuntimeOptions, CallOptions, Stats, ThreadPriority } from './runtime.js';
 export { OffloopError } from './errors.js';
 export type { OffloopErrorCode, OffloopErrorDetails } from './errors.js';
 export * as kernels from './kernels.js';

@@ -15,6 +15,7 @@ export interface NativeBinding {
   stats(): NativeStats;
   setThreads(threads: number): void;
   setMaxQueue(maxQueue: number): void;
+  setPriority(priority: string): void;
   startPool(): number;
   sumSubmit(id: number, x: unknown, cancellable: boolean): void;
   sumSync(x: unknown): number;
@@ -36,6 +37,7 @@ export interface NativeStats {
   cancelled: number;
   busyMs: number[];
   simd: string;
+  priority: string;
 }
 
 /** Platforms a prebuilt binary ships for. */

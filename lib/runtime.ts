@@ -14,7 +14,16 @@ export interface RuntimeOptions {
   inlineThresholdUs?: number;
   /** Longest slice of main-thread work when building large JS results. Default 4 ms. */
   sliceBudgetMs?: number;
+  /**
+   * Scheduling priority of the pool threads (Linux; elsewhere ignored). `'idle'` (default, or
+   * `OFFLOOP_PRIORITY`): they use only CPU time nothing else wants, so a saturated pool never delays
+   * the event loop or libuv's I/O threads; `'low'`: nice +10; `'normal'`: the process's priority.
+   * Only before the pool starts.
+   */
+  threadPriority?: ThreadPriority;
 }
+
+export type ThreadPriority = 'idle' | 'low' | 'normal';
 
 /** Per-call options every async function takes. */
 export interface CallOptions {
@@ -62,7 +71,7 @@ function checkNonNegative(name: string, v: unknown): number {
  */
 export function configure(options: RuntimeOptions): void {
   if (options === null || typeof options !== 'object') throw invalidArg('configure() takes an options object');
-  const known = new Set(['threads', 'maxQueue', 'inlineThresholdUs', 'sliceBudgetMs']);
+  const known = new Set(['threads', 'maxQueue', 'inlineThresholdUs', 'sliceBudgetMs', 'threadPriority']);
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw invalidArg(`configure(): unknown option "${key}"`);
   }
@@ -71,7 +80,12 @@ export function configure(options: RuntimeOptions): void {
   const inline =
     options.inlineThresholdUs === undefined ? undefined : checkNonNegative('inlineThresholdUs', options.inlineThresholdUs);
   const slice = options.sliceBudgetMs === undefined ? undefined : checkNonNegative('sliceBudgetMs', options.sliceBudgetMs);
+  const priority = options.threadPriority;
+  if (priority !== undefined && priority !== 'idle' && priority !== 'low' && priority !== 'normal') {
+    throw invalidArg(`threadPriority must be 'idle', 'low' or 'normal', got ${String(priority)}`);
+  }
   if (threads !== undefined) callNative(() => native.setThreads(threads));
+  if (priority !== undefined) callNative(() => native.setPriority(priority));
   if (maxQueue !== undefined) callNative(() => native.setMaxQueue(maxQueue));
   if (inline !== undefined) settings.inlineThresholdUs = inline;
   if (slice !== undefined) settings.sliceBudgetMs = Math.max(0.5, slice);
@@ -96,6 +110,8 @@ export interface Stats {
   busyMs: number[];
   /** The SIMD level the kernels use: `avx512`, `avx2` or `scalar`. */
   simd: string;
+  /** The pool threads' scheduling priority. */
+  priority: ThreadPriority;
 }
 
 let inlineCount = 0;
@@ -112,6 +128,7 @@ export function stats(): Stats {
     inline: inlineCount,
     busyMs: s.busyMs,
     simd: s.simd,
+    priority: s.priority as ThreadPriority,
   };
 }
 

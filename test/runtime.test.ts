@@ -130,6 +130,8 @@ describe('runtime', () => {
     } catch (e) {
       expect((e as OffloopError).code).toBe('ERR_INVALID_ARG');
     }
+    expect(() => configure({ threadPriority: 'normal' })).toThrowError(/after the pool started/);
+    expect(() => configure({ threadPriority: 'urgent' as never })).toThrowError(/threadPriority/);
     expect(() => configure({ maxQueue: 0 })).toThrowError(OffloopError);
     expect(() => configure({ bogus: 1 } as never)).toThrowError(/unknown option/);
   });
@@ -155,6 +157,27 @@ describe('process lifetime', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(String((1 << 20) * 0.5));
+  });
+
+  it('runs pool threads at idle scheduling priority by default, as configured otherwise', async () => {
+    const read = `
+      import { readdirSync, readFileSync } from 'node:fs';
+      import { internal, stats, configure } from './lib/index.ts';
+      if (process.env.PRIORITY) configure({ threadPriority: process.env.PRIORITY });
+      const busy = internal.spinForTest(200);
+      await new Promise((r) => setTimeout(r, 50));
+      const policies = [];
+      for (const t of readdirSync('/proc/self/task')) {
+        if (!readFileSync('/proc/self/task/' + t + '/comm', 'utf8').startsWith('offloop-')) continue;
+        const fields = readFileSync('/proc/self/task/' + t + '/stat', 'utf8').split(') ')[1].split(' ');
+        policies.push(fields[16] + '/' + fields[38]); // nice / scheduling policy
+      }
+      await busy;
+      console.log(stats().priority, [...new Set(policies)].join(','));`;
+    if (process.platform !== 'linux') return;
+    expect((await runChild(read)).stdout.trim()).toBe('idle 0/5'); // SCHED_IDLE is policy 5
+    expect((await runChild(read, { PRIORITY: 'low' })).stdout.trim()).toBe('low 10/0');
+    expect((await runChild(read, { PRIORITY: 'normal' })).stdout.trim()).toBe('normal 0/0');
   });
 
   it('is sized by OFFLOOP_THREADS when set', async () => {

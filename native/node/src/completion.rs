@@ -12,7 +12,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Status};
 use napi_derive::napi;
 use offloop_core::error::CoreResult;
-use offloop_core::runtime::{CancelOutcome, Completion, JobCtx, JobState, Runtime};
+use offloop_core::runtime::{CancelOutcome, Completion, JobCtx, JobState, Runtime, ThreadPriority};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -178,6 +178,7 @@ pub struct NativeStats {
     pub cancelled: f64,
     pub busy_ms: Vec<f64>,
     pub simd: String,
+    pub priority: String,
 }
 
 #[napi]
@@ -193,12 +194,20 @@ pub fn stats() -> napi::Result<NativeStats> {
         cancelled: s.cancelled as f64,
         busy_ms: s.busy_ms,
         simd: offloop_core::simd::level().as_str().to_string(),
+        priority: s.priority.as_str().to_string(),
     })
 }
 
 #[napi]
 pub fn set_threads(threads: u32) -> napi::Result<()> {
     runtime()?.set_threads(threads as usize).map_err(to_napi)
+}
+
+/// `priority` is "idle", "low" or "normal" (checked by lib/runtime.ts).
+#[napi]
+pub fn set_priority(priority: String) -> napi::Result<()> {
+    let p = ThreadPriority::parse(&priority).ok_or_else(|| invalid_arg(format!("unknown thread priority {priority:?}")))?;
+    runtime()?.set_priority(p).map_err(to_napi)
 }
 
 #[napi]

@@ -9,4 +9,4 @@ mod pool;
 pub use cancel::{CancelOutcome, JobState};
 pub use completion::CompletionQueue;
 pub use ctx::JobCtx;
-pub use pool::{run_catching, Completion, Outcome, Runtime, RuntimeStats};
+pub use pool::{run_catching, Completion, Outcome, Runtime, RuntimeStats, ThreadPriority};

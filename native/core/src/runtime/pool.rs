@@ -43,7 +43,7 @@ impl BusyClock {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RuntimeStats {
     pub threads: usize,
     pub started: bool,
@@ -53,6 +53,7 @@ pub struct RuntimeStats {
     pub failed: u64,
     pub cancelled: u64,
     pub busy_ms: Vec<f64>,
+    pub priority: ThreadPriority,
 }
 
 struct Started {
@@ -63,6 +64,7 @@ struct Started {
 pub struct Runtime<T: Send + 'static> {
     started: OnceLock<Started>,
     requested_threads: Mutex<Option<usize>>,
+    requested_priority: Mutex<Option<ThreadPriority>>,
     default_threads: AtomicUsize,
     max_queue: AtomicUsize,
     queued: AtomicUsize,
@@ -79,6 +81,7 @@ impl<T: Send + 'static> Runtime<T> {
         Runtime {
             started: OnceLock::new(),
             requested_threads: Mutex::new(None),
+            requested_priority: Mutex::new(None),
             default_threads: AtomicUsize::new(
                 std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             ),
@@ -121,6 +124,30 @@ impl<T: Send + 'static> Runtime<T> {
         Ok(())
     }
 
+    /// Sets the pool threads' scheduling priority. Only possible before the pool has started.
+    pub fn set_priority(&self, priority: ThreadPriority) -> CoreResult<()> {
+        let mut requested = self.requested_priority.lock().unwrap_or_else(|p| p.into_inner());
+        if self.started.get().is_some() {
+            if *requested == Some(priority) || (requested.is_none() && priority == self.thread_priority_default()) {
+                return Ok(());
+            }
+            return Err(CoreError::invalid_arg(
+                "configure({ threadPriority }) came after the pool started; call configure before the first offloaded job",
+            ));
+        }
+        *requested = Some(priority);
+        Ok(())
+    }
+
+    fn thread_priority_default(&self) -> ThreadPriority {
+        std::env::var("OFFLOOP_PRIORITY").ok().and_then(|v| ThreadPriority::parse(&v)).unwrap_or(ThreadPriority::Idle)
+    }
+
+    fn thread_priority(&self) -> ThreadPriority {
+        let requested = *self.requested_priority.lock().unwrap_or_else(|p| p.into_inner());
+        requested.unwrap_or_else(|| self.thread_priority_default())
+    }
+
     pub fn set_max_queue(&self, n: usize) -> CoreResult<()> {
         if n == 0 {
             return Err(CoreError::invalid_arg("maxQueue must be at least 1"));
@@ -144,9 +171,11 @@ impl<T: Send + 'static> Runtime<T> {
             return Ok(s);
         }
         let threads = self.thread_count();
+        let priority = self.thread_priority();
         let pool = ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("offloop-{i}"))
+            .start_handler(move |_| priority.apply())
             // Jobs catch their own panics; this handler only guarantees that nothing which escapes
             // them can abort the process.
             .panic_handler(|_| {})
@@ -234,6 +263,57 @@ impl<T: Send + 'static> Runtime<T> {
             failed: self.failed.load(Ordering::Relaxed),
             cancelled: self.cancelled.load(Ordering::Relaxed),
             busy_ms: started.map(|s| s.busy.millis()).unwrap_or_default(),
+            priority: self.thread_priority(),
+        }
+    }
+}
+
+/// How pool threads are scheduled against the rest of the process (the event loop, libuv's I/O
+/// threads) and other processes. On Linux: `Idle` is `SCHED_IDLE` (pool threads get a core only when
+/// nothing else wants it, so a saturated pool delays neither timers nor `fs` calls), `Low` is
+/// nice +10, `Normal` leaves the process's priority. Elsewhere all three leave the priority as is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadPriority {
+    Idle,
+    Low,
+    Normal,
+}
+
+impl ThreadPriority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreadPriority::Idle => "idle",
+            ThreadPriority::Low => "low",
+            ThreadPriority::Normal => "normal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "idle" => Some(ThreadPriority::Idle),
+            "low" => Some(ThreadPriority::Low),
+            "normal" => Some(ThreadPriority::Normal),
+            _ => None,
+        }
+    }
+
+    /// Applies the priority to the calling thread.
+    fn apply(self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: plain syscalls on the calling thread (pid 0 / its own tid); failure only leaves
+        // the priority unchanged, which is harmless.
+        unsafe {
+            match self {
+                ThreadPriority::Idle => {
+                    let param = libc::sched_param { sched_priority: 0 };
+                    libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+                }
+                ThreadPriority::Low => {
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                    libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+                }
+                ThreadPriority::Normal => {}
+            }
         }
     }
 }
