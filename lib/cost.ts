@@ -7,6 +7,10 @@ export const NS_PER_ELEMENT = Object.freeze({
   sum: 0.25,
   dot: 0.35,
   minmax: 0.3,
+  /** JSON operations: per input byte. */
+  jsonParse: 2,
+  jsonSelect: 1,
+  jsonValidate: 0.7,
 });
 
 export function estimateUs(op: keyof typeof NS_PER_ELEMENT, elements: number): number {

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import { OffloopError } from './errors.js';
+import type { Tape } from './json/tape.js';
 
 /** The binding's surface, as lib/ uses it (the generated index.d.ts is not the public API). */
 export interface NativeBinding {
@@ -23,6 +24,23 @@ export interface NativeBinding {
   dotSync(x: unknown, y: unknown): number;
   minmaxSubmit(id: number, x: unknown, cancellable: boolean): void;
   minmaxSync(x: unknown): [number, number];
+  jsonParseSubmit(id: number, bytes: Uint8Array, maxDepth: number, cancellable: boolean): void;
+  jsonParseSync(bytes: Uint8Array, maxDepth: number): Tape;
+  jsonParseFileSubmit(id: number, path: string, maxDepth: number, cancellable: boolean): void;
+  jsonValidateSubmit(id: number, bytes: Uint8Array, maxDepth: number, cancellable: boolean): void;
+  jsonValidateSync(bytes: Uint8Array, maxDepth: number): void;
+  jsonSelectSubmit(id: number, bytes: Uint8Array, pointers: string[], maxDepth: number, cancellable: boolean): void;
+  jsonSelectSync(bytes: Uint8Array, pointers: string[], maxDepth: number): Tape;
+  jsonParseManySubmit(id: number, inputs: Uint8Array[], maxDepth: number, cancellable: boolean): void;
+  ndjsonParseSubmit(id: number, bytes: Uint8Array, onError: number, maxDepth: number, cancellable: boolean): void;
+  ndjsonColumnsSubmit(
+    id: number,
+    bytes: Uint8Array,
+    paths: string[],
+    types: string[],
+    onError: number,
+    cancellable: boolean,
+  ): void;
   panicForTestSubmit(id: number): void;
   spinForTestSubmit(id: number, ms: number, cancellable: boolean): void;
 }

@@ -152,9 +152,10 @@ export function callNative<T>(f: () => T): T {
 }
 
 /** `[code, message, offset, line, column]` from the completion channel. */
-type NativeErrorTuple = [string, string, number | undefined, number | undefined, number | undefined];
+export type NativeErrorTuple = [string, string, number | undefined, number | undefined, number | undefined];
 
-function completionError(tuple: NativeErrorTuple, signal: AbortSignal | undefined): unknown {
+/** The error a native error tuple describes (an AbortError for an aborted job). */
+export function errorFromTuple(tuple: NativeErrorTuple, signal?: AbortSignal): unknown {
   const [code, message, offset, line, column] = tuple;
   if (code === 'ABORT_ERR') return abortError(signal);
   const details = offset === undefined ? {} : { offset, line, column };
@@ -197,7 +198,7 @@ function settleBatch(flat: unknown[]): void {
       }
       p.resolve(out);
     } else {
-      p.reject(completionError(value as NativeErrorTuple, p.signal));
+      p.reject(errorFromTuple(value as NativeErrorTuple, p.signal));
     }
   }
 }

@@ -21,6 +21,8 @@ export const enum Tag {
   String = 4,
   Array = 5,
   Object = 6,
+  /** Only in `select` results: the pointer matched nothing (JS: `undefined`). */
+  Missing = 7,
 }
 
 export const enum StringKind {
@@ -71,7 +73,11 @@ interface FastSlices {
   utf8Slice(start: number, end: number): string;
 }
 
-/** Walks a tape; `run(deadline)` builds until done (true) or until the deadline passes (false). */
+/**
+ * Walks a tape; `run(deadline)` builds until done (true) or until the deadline passes (false).
+ * A tape may hold several top-level values (NDJSON records, select results): `next()` starts the
+ * following one after `run` finished the current.
+ */
 export class TapeBuilder {
   private readonly t: Tape;
   private readonly table: (string | undefined)[];
@@ -97,6 +103,17 @@ export class TapeBuilder {
 
   get value(): unknown {
     return this.root;
+  }
+
+  /** Whether the tape holds another top-level value after the one just built. */
+  hasNext(): boolean {
+    return this.tag < this.t.tags.length;
+  }
+
+  /** Starts building the next top-level value. */
+  next(): void {
+    this.root = undefined;
+    this.done = false;
   }
 
   private text(id: number): string {
@@ -162,6 +179,9 @@ export class TapeBuilder {
           break;
         case Tag.True:
           this.place(true);
+          break;
+        case Tag.Missing:
+          this.place(undefined);
           break;
         case Tag.Number:
           this.place(numbers[this.num++]);

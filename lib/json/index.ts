@@ -1,0 +1,175 @@
+/**
+ * JSON off the event loop: parse in native threads, then build only what the caller asked for on
+ * the JS thread, in slices of at most `sliceBudgetMs`.
+ */
+import { native } from '../native.js';
+import { callNative, dispatch, errorFromTuple, offload, type CallOptions, type NativeErrorTuple } from '../runtime.js';
+import { OffloopError, invalidArg } from '../errors.js';
+import { estimateUs } from '../cost.js';
+import { buildValue, buildValues, buildValuesSync } from './build.js';
+import { toBytes, withExcerpt, type JsonInput } from './input.js';
+import type { Tape } from './tape.js';
+
+export type { JsonInput } from './input.js';
+
+export interface JsonOptions extends CallOptions {
+  /** Deepest nesting of arrays and objects accepted; deeper input fails with `ERR_JSON_DEPTH`. Default 10 000. */
+  maxDepth?: number;
+}
+
+export const DEFAULT_MAX_DEPTH = 10_000;
+
+function maxDepthOf(options: JsonOptions | undefined): number {
+  const d = options?.maxDepth ?? DEFAULT_MAX_DEPTH;
+  if (!Number.isInteger(d) || d < 1 || d > 1_000_000) {
+    throw invalidArg(`maxDepth must be an integer between 1 and 1 000 000, got ${String(d)}`);
+  }
+  return d;
+}
+
+/** Runs a native tape-producing operation and builds its values in slices. */
+async function tapeOp(
+  bytes: Uint8Array,
+  options: JsonOptions | undefined,
+  estimateOp: 'jsonParse' | 'jsonSelect',
+  inline: () => Tape,
+  start: (id: number, cancellable: boolean) => void,
+): Promise<unknown[]> {
+  let tape: Tape;
+  try {
+    tape = await dispatch<Tape>(options, estimateUs(estimateOp, bytes.length), inline, start, bytes);
+  } catch (err) {
+    throw withExcerpt(err, bytes);
+  }
+  return buildValues(tape, options?.signal);
+}
+
+/**
+ * Parses JSON text into a value deep-equal to `JSON.parse`'s: same key order, duplicate keys last
+ * wins, `__proto__` an own property, same doubles, lone surrogates kept.
+ * The parse runs on the pool; the value is built on the JS thread in slices.
+ */
+export async function parse(input: JsonInput, options?: JsonOptions): Promise<unknown> {
+  const bytes = toBytes(input);
+  const depth = maxDepthOf(options);
+  const values = await tapeOp(
+    bytes,
+    options,
+    'jsonParse',
+    () => native.jsonParseSync(bytes, depth),
+    (id, c) => native.jsonParseSubmit(id, bytes, depth, c),
+  );
+  return values[0];
+}
+
+/** Parses on the calling thread and builds the value at once. */
+export function parseSync(input: JsonInput, options?: Pick<JsonOptions, 'maxDepth'>): unknown {
+  const bytes = toBytes(input);
+  const depth = maxDepthOf(options);
+  try {
+    return buildValuesSync(callNative(() => native.jsonParseSync(bytes, depth)))[0];
+  } catch (err) {
+    throw withExcerpt(err, bytes);
+  }
+}
+
+/** Reads and parses a file on the pool; its bytes never enter the JS heap. */
+export async function parseFile(path: string, options?: JsonOptions): Promise<unknown> {
+  if (typeof path !== 'string' || path.length === 0) throw invalidArg('path must be a non-empty string');
+  const depth = maxDepthOf(options);
+  const tape = await offload<Tape>((id, c) => native.jsonParseFileSubmit(id, path, depth, c), undefined, options?.signal);
+  return buildValue(tape, options?.signal);
+}
+
+export type ValidateResult = { valid: true } | { valid: false; error: OffloopError };
+
+/** Checks `input` is valid JSON without building anything. Never throws for bad JSON. */
+export async function validate(input: JsonInput, options?: JsonOptions): Promise<ValidateResult> {
+  const bytes = toBytes(input);
+  const depth = maxDepthOf(options);
+  try {
+    await dispatch(
+      options,
+      estimateUs('jsonValidate', bytes.length),
+      () => native.jsonValidateSync(bytes, depth),
+      (id, c) => native.jsonValidateSubmit(id, bytes, depth, c),
+      bytes,
+    );
+    return { valid: true };
+  } catch (err) {
+    const isVerdict =
+      err instanceof OffloopError &&
+      (err.code === 'ERR_JSON_SYNTAX' || err.code === 'ERR_JSON_DEPTH' || err.code === 'ERR_INVALID_UTF8');
+    if (isVerdict) {
+      return { valid: false, error: withExcerpt(err, bytes) as OffloopError };
+    }
+    throw err;
+  }
+}
+
+/**
+ * Extracts values by JSON Pointer (RFC 6901), where a `*` segment means every element of an
+ * array: `{ ids: '/statuses/*\/id' }`. Only the selected values are built. A path that matches
+ * nothing gives `undefined`; a path with `*` gives an array.
+ */
+export async function select(
+  input: JsonInput,
+  selectors: Record<string, string>,
+  options?: JsonOptions,
+): Promise<Record<string, unknown>> {
+  const bytes = toBytes(input);
+  const depth = maxDepthOf(options);
+  if (selectors === null || typeof selectors !== 'object') throw invalidArg('selectors must be an object of name: pointer');
+  const names = Object.keys(selectors);
+  const pointers = names.map((n) => {
+    const p = selectors[n];
+    if (typeof p !== 'string') throw invalidArg(`selector "${n}" must be a string JSON Pointer`);
+    return p;
+  });
+  const values = await tapeOp(
+    bytes,
+    options,
+    'jsonSelect',
+    () => native.jsonSelectSync(bytes, pointers, depth),
+    (id, c) => native.jsonSelectSubmit(id, bytes, pointers, depth, c),
+  );
+  const out: Record<string, unknown> = {};
+  names.forEach((n, i) => {
+    Object.defineProperty(out, n, { value: values[i], writable: true, enumerable: true, configurable: true });
+  });
+  return out;
+}
+
+export interface ParseManyResult {
+  /** Parsed values at their input's index; a hole where that input failed. */
+  values: unknown[];
+  /** Every failure, with its input's index; parse errors carry offset, line and column. */
+  errors: { index: number; error: OffloopError }[];
+}
+
+/** Parses many documents in parallel across the pool; one failure does not stop the others. */
+export async function parseMany(inputs: Iterable<JsonInput>, options?: JsonOptions): Promise<ParseManyResult> {
+  if (inputs === null || typeof (inputs as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
+    throw invalidArg('inputs must be an iterable of Uint8Array or string');
+  }
+  const list = Array.from(inputs, (x, i) => toBytes(x, `inputs[${i}]`));
+  const depth = maxDepthOf(options);
+  // Each entry is a tape, or an error tuple for a document that failed.
+  const results = await offload<(Tape | OffloopError)[]>(
+    (id, c) => native.jsonParseManySubmit(id, list, depth, c),
+    list,
+    options?.signal,
+    (raw) => (raw as unknown[]).map((r) => (Array.isArray(r) ? (errorFromTuple(r as NativeErrorTuple) as OffloopError) : (r as Tape))),
+  );
+  const values: unknown[] = new Array(list.length);
+  const errors: ParseManyResult['errors'] = [];
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if (r instanceof OffloopError) {
+      errors.push({ index: i, error: withExcerpt(r, list[i]!) as OffloopError });
+    } else {
+      values[i] = await buildValue(r, options?.signal);
+    }
+  }
+  return { values, errors };
+}

@@ -1,0 +1,221 @@
+/**
+ * Newline-delimited JSON: whole inputs, streams of chunks, and typed columns.
+ * Lines end with LF (a CR before it is allowed); blank lines are skipped; line numbers are 1-based.
+ */
+import { native } from './native.js';
+import { offload, stats, errorFromTuple, type CallOptions, type NativeErrorTuple } from './runtime.js';
+import { OffloopError, invalidArg } from './errors.js';
+import { buildValues } from './json/build.js';
+import { toBytes, withExcerpt, type JsonInput } from './json/input.js';
+import { DEFAULT_MAX_DEPTH } from './json/index.js';
+import type { Tape } from './json/tape.js';
+
+export type OnError = 'throw' | 'skip' | 'collect';
+
+export interface NdjsonOptions extends CallOptions {
+  /** What a bad line does: `'throw'` (default) rejects with its error; `'skip'` drops it; `'collect'` drops it and records the error in the result's `errors`. */
+  onError?: OnError;
+  maxDepth?: number;
+}
+
+export interface LineError {
+  /** 1-based line number in the whole input (or stream). */
+  line: number;
+  error: OffloopError;
+}
+
+/** The parsed records, in input order; `errors` lists bad lines when `onError` is `'collect'`. */
+export interface NdjsonRecords extends Array<unknown> {
+  errors: LineError[];
+}
+
+const ON_ERROR: Record<OnError, number> = { throw: 0, skip: 1, collect: 2 };
+
+function onErrorMode(options: NdjsonOptions | undefined): OnError {
+  const m = options?.onError ?? 'throw';
+  if (!(m in ON_ERROR)) throw invalidArg(`onError must be 'throw', 'skip' or 'collect', got ${String(m)}`);
+  return m;
+}
+
+/** What the binding returns for a batch: the records' tape, bad lines, and the batch's line count. */
+interface NativeBatch {
+  tape: Tape;
+  errors: NativeErrorTuple[];
+  lines: number;
+}
+
+function submitBatch(bytes: Uint8Array, mode: OnError, depth: number, signal?: AbortSignal): Promise<NativeBatch> {
+  return offload<NativeBatch>(
+    (id, c) => native.ndjsonParseSubmit(id, bytes, ON_ERROR[mode], depth, c),
+    bytes,
+    signal,
+  );
+}
+
+/** Turns a native batch into records, shifting its line numbers by `firstLine - 1`. */
+async function finishBatch(
+  batch: NativeBatch,
+  bytes: Uint8Array,
+  firstLine: number,
+  mode: OnError,
+  signal?: AbortSignal,
+): Promise<NdjsonRecords> {
+  const errors: LineError[] = batch.errors.map((t) => {
+    const err = errorFromTuple(t) as OffloopError;
+    const line = (err.line ?? 1) + firstLine - 1;
+    const shifted = new OffloopError(err.code, err.message.replace(/\bline (\d+)/, `line ${line}`), {
+      offset: err.offset,
+      line,
+      column: err.column,
+    });
+    return { line, error: withExcerpt(shifted, bytes) as OffloopError };
+  });
+  if (mode === 'throw' && errors.length > 0) throw errors[0]!.error;
+  const records = (await buildValues(batch.tape, signal)) as NdjsonRecords;
+  records.errors = mode === 'collect' ? errors : [];
+  return records;
+}
+
+/** Parses every line of `input` on the pool. */
+export async function parse(input: JsonInput, options?: NdjsonOptions): Promise<NdjsonRecords> {
+  const bytes = toBytes(input);
+  const mode = onErrorMode(options);
+  const batch = await submitBatch(bytes, mode, options?.maxDepth ?? DEFAULT_MAX_DEPTH, options?.signal);
+  return finishBatch(batch, bytes, 1, mode, options?.signal);
+}
+
+export interface StreamOptions extends NdjsonOptions {
+  /** Bytes of complete lines gathered into one batch before it is parsed. Default 1 MiB. */
+  batchBytes?: number;
+  /** Batches parsed at once; reading the source pauses while this many are in flight. Default 2 x pool threads. */
+  maxInFlight?: number;
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  return Buffer.concat(parts, total);
+}
+
+/**
+ * Parses an async iterable of chunks (a file or socket stream, a fetch body) as NDJSON. Records
+ * split across chunks are joined; complete lines are gathered into batches that are parsed in
+ * parallel, at most `maxInFlight` at a time, and yielded in input order as arrays of records.
+ */
+export async function* stream(
+  source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
+  options?: StreamOptions,
+): AsyncGenerator<NdjsonRecords, void, undefined> {
+  if (source === null || typeof source !== 'object') throw invalidArg('source must be an async iterable of chunks');
+  const mode = onErrorMode(options);
+  const depth = options?.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const signal = options?.signal;
+  const batchBytes = options?.batchBytes ?? 1 << 20;
+  const maxInFlight = options?.maxInFlight ?? 2 * stats().threads;
+  if (!(batchBytes >= 1)) throw invalidArg('batchBytes must be >= 1');
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidArg('maxInFlight must be an integer >= 1');
+
+  const inFlight: { bytes: Uint8Array; result: Promise<NativeBatch> }[] = [];
+  let nextLine = 1;
+  let parts: Uint8Array[] = [];
+  let partsBytes = 0;
+  let tail: Uint8Array | undefined;
+
+  const submit = (bytes: Uint8Array): void => {
+    const result = submitBatch(bytes, mode, depth, signal);
+    // Rejections are observed when the batch's turn comes; this keeps Node from flagging them early.
+    result.catch(() => undefined);
+    inFlight.push({ bytes, result });
+  };
+  const oldest = async (): Promise<NdjsonRecords> => {
+    const { bytes, result } = inFlight.shift()!;
+    const batch = await result;
+    const records = await finishBatch(batch, bytes, nextLine, mode, signal);
+    nextLine += batch.lines;
+    return records;
+  };
+
+  for await (const raw of source as AsyncIterable<Uint8Array | string>) {
+    const chunk = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+    if (!(chunk instanceof Uint8Array)) throw invalidArg('stream chunks must be Uint8Array, Buffer or string');
+    const lastNewline = chunk.lastIndexOf(10);
+    if (lastNewline < 0) {
+      tail = tail ? Buffer.concat([tail, chunk]) : chunk;
+      continue;
+    }
+    if (tail) {
+      parts.push(tail);
+      partsBytes += tail.length;
+    }
+    parts.push(chunk.subarray(0, lastNewline + 1));
+    partsBytes += lastNewline + 1;
+    tail = lastNewline + 1 < chunk.length ? chunk.subarray(lastNewline + 1) : undefined;
+    if (partsBytes >= batchBytes) {
+      submit(concat(parts, partsBytes));
+      parts = [];
+      partsBytes = 0;
+      while (inFlight.length >= maxInFlight) yield await oldest();
+    }
+  }
+  if (tail) {
+    parts.push(tail);
+    partsBytes += tail.length;
+  }
+  if (partsBytes > 0) submit(concat(parts, partsBytes));
+  while (inFlight.length > 0) yield await oldest();
+}
+
+export type ColumnType = 'f64' | 'f32' | 'i32' | 'bool' | 'string';
+
+export interface ColumnSpec {
+  /** JSON Pointer to the field inside each record, e.g. `/price` or `/seller/id`. */
+  path: string;
+  type: ColumnType;
+}
+
+export interface Columns {
+  /** Number of records. */
+  length: number;
+  columns: Record<string, Float64Array | Float32Array | Int32Array | Uint8Array | string[]>;
+  /** Per column, 1 where the record had a value of the right type, 0 where it was missing or null. */
+  valid: Record<string, Uint8Array>;
+}
+
+const COLUMN_TYPES = new Set<ColumnType>(['f64', 'f32', 'i32', 'bool', 'string']);
+
+/**
+ * Extracts typed columns from NDJSON records without building the records: one pass per record,
+ * only the fields asked for. Missing, null or mistyped values give 0 (or '') with valid = 0.
+ */
+export async function columns(
+  input: JsonInput,
+  spec: { fields: Record<string, ColumnSpec> },
+  options?: NdjsonOptions,
+): Promise<Columns> {
+  const bytes = toBytes(input);
+  const mode = onErrorMode(options);
+  if (spec === null || typeof spec !== 'object' || spec.fields === null || typeof spec.fields !== 'object') {
+    throw invalidArg('columns() needs { fields: { name: { path, type } } }');
+  }
+  const names = Object.keys(spec.fields);
+  const paths: string[] = [];
+  const types: string[] = [];
+  for (const n of names) {
+    const f = spec.fields[n]!;
+    if (typeof f?.path !== 'string') throw invalidArg(`field "${n}" needs a string path`);
+    if (!COLUMN_TYPES.has(f.type)) throw invalidArg(`field "${n}": type must be one of f64, f32, i32, bool, string`);
+    paths.push(f.path);
+    types.push(f.type);
+  }
+  const raw = await offload<{ length: number; columns: Columns['columns'][string][]; valid: Uint8Array[]; errors: NativeErrorTuple[] }>(
+    (id, c) => native.ndjsonColumnsSubmit(id, bytes, paths, types, ON_ERROR[mode], c),
+    bytes,
+    options?.signal,
+  );
+  if (mode === 'throw' && raw.errors.length > 0) throw withExcerpt(errorFromTuple(raw.errors[0]!), bytes);
+  const out: Columns = { length: raw.length, columns: {}, valid: {} };
+  names.forEach((n, i) => {
+    out.columns[n] = raw.columns[i]!;
+    out.valid[n] = raw.valid[i]!;
+  });
+  return out;
+}
