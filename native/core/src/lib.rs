@@ -3,6 +3,7 @@
 //! Nothing in this crate knows about JavaScript or Node-API; the `offloop-node` crate binds it.
 
 pub mod error;
+pub mod json;
 pub mod kernels;
 pub mod runtime;
 pub mod simd;

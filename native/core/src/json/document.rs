@@ -1,0 +1,78 @@
+//! One JSON document through the pipeline, and `parse_to_tape`.
+
+use super::error::{Failure, JResult};
+use super::structural::{self, StructuralIndex};
+use super::tape::{Tape, TapeBuilder};
+use super::utf8;
+use super::walker::{Frame, Sink, Walker};
+use super::ParseOptions;
+use crate::error::CoreResult;
+use crate::runtime::JobCtx;
+
+/// Buffers reused from one document to the next (NDJSON parses thousands of small ones).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub index: StructuralIndex,
+    pub stack: Vec<Frame>,
+    pub jumps: Vec<u32>,
+}
+
+/// Validates the UTF-8 of `input`, drops a leading BOM and builds the structural index of the rest.
+/// Returns the text after the BOM and the BOM's length; later errors are in text offsets and must
+/// be shifted by that length.
+pub(crate) fn prepare<'a>(ctx: &JobCtx, input: &'a [u8], scratch: &mut Scratch) -> JResult<(&'a [u8], usize)> {
+    utf8::validate_utf8(ctx, input)?;
+    let bom = utf8::bom_len(input);
+    let text = &input[bom..];
+    structural::structural_index(ctx, text, &mut scratch.index).map_err(|e| e.shifted(bom))?;
+    Ok((text, bom))
+}
+
+/// Walks the whole indexed `text` as one JSON value into `sink`. Errors are in `text` offsets.
+pub(crate) fn walk_document<S: Sink>(
+    ctx: &JobCtx,
+    text: &[u8],
+    scratch: &mut Scratch,
+    opts: ParseOptions,
+    sink: &mut S,
+) -> JResult<()> {
+    let index = &scratch.index;
+    let walker = Walker { input: text, positions: &index.positions, max_depth: opts.max_depth };
+    let result = walker.value(ctx, 0, &mut scratch.stack, sink).and_then(|k| match index.positions.get(k) {
+        None => Ok(()),
+        Some(&p) => Err(Failure::unexpected(text, p as usize, "end of input after the JSON value")),
+    });
+    first_error(result, index.first_control_in_string)
+}
+
+/// Reports the control character stage 1 found inside a string if nothing earlier failed, so the
+/// error is the first one in input order.
+fn first_error(result: JResult<()>, control: Option<u32>) -> JResult<()> {
+    let Some(c) = control.map(|c| c as usize) else { return result };
+    match &result {
+        Err(Failure::Other(_)) => result,
+        Err(e) if e.offset().is_some_and(|o| o < c) => result,
+        _ => Err(Failure::syntax(c, "Unescaped control character in string")),
+    }
+}
+
+/// Parses one JSON document into a tape whose single root is the document's value.
+pub fn parse_to_tape(ctx: &JobCtx, input: &[u8], opts: ParseOptions) -> CoreResult<Tape> {
+    let mut scratch = Scratch::default();
+    let mut builder = TapeBuilder::default();
+    parse_into(ctx, input, opts, &mut scratch, &mut builder).map_err(|e| e.into_core(input))?;
+    Ok(builder.tape)
+}
+
+/// Appends the value of the document `input` to `builder`. Errors are in `input` offsets.
+pub(crate) fn parse_into(
+    ctx: &JobCtx,
+    input: &[u8],
+    opts: ParseOptions,
+    scratch: &mut Scratch,
+    builder: &mut TapeBuilder,
+) -> JResult<()> {
+    let (text, bom) = prepare(ctx, input, scratch)?;
+    builder.reserve_for(scratch.index.positions.len());
+    walk_document(ctx, text, scratch, opts, builder).map_err(|e| e.shifted(bom))
+}

@@ -1,0 +1,172 @@
+//! NDJSON: one JSON value per line. Lines end at LF (a CR before it is dropped); blank lines are
+//! skipped; errors give the 1-based line number of the bad record and offsets into the whole input.
+//!
+//! Parallel work splits the input into fixed byte ranges, each moved forward to the next line
+//! start, so every line belongs to exactly one chunk and the split never depends on thread count.
+
+use super::document::Scratch;
+use super::error::JResult;
+use super::structural;
+use super::tape::{Tag, Tape, TapeBuilder};
+use super::utf8;
+use super::walker::Sink;
+use super::{document, ParseOptions};
+use crate::error::CoreResult;
+use crate::runtime::JobCtx;
+use std::ops::Range;
+
+/// Bytes per parallel chunk: enough to amortize a task, small enough that a few MB use all cores.
+pub(crate) const CHUNK: usize = 64 << 10;
+
+/// One non-blank line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// 1-based.
+    pub number: usize,
+    /// Byte range in the input, without the LF and without a CR before it.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The non-blank lines of `input[range]`; `first_number` is the number of the line at `range.start`.
+pub struct Lines<'a> {
+    input: &'a [u8],
+    pos: usize,
+    end: usize,
+    number: usize,
+}
+
+impl<'a> Lines<'a> {
+    pub fn new(input: &'a [u8]) -> Self {
+        Self::within(input, 0..input.len(), 1)
+    }
+
+    pub fn within(input: &'a [u8], range: Range<usize>, first_number: usize) -> Self {
+        Lines { input, pos: range.start, end: range.end.min(input.len()), number: first_number }
+    }
+}
+
+impl Iterator for Lines<'_> {
+    type Item = Line;
+
+    fn next(&mut self) -> Option<Line> {
+        while self.pos < self.end {
+            let start = self.pos;
+            let rest = &self.input[start..self.end];
+            let (mut end, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (start + i, start + i + 1),
+                None => (self.end, self.end),
+            };
+            self.pos = next;
+            let number = self.number;
+            self.number += 1;
+            if end > start && self.input[end - 1] == b'\r' {
+                end -= 1;
+            }
+            if self.input[start..end].iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r')) {
+                continue;
+            }
+            return Some(Line { number, start, end });
+        }
+        None
+    }
+}
+
+/// The first line start at or after `at` (`input.len()` if none).
+pub(crate) fn line_start_at(input: &[u8], at: usize) -> usize {
+    if at == 0 {
+        return 0;
+    }
+    if at >= input.len() {
+        return input.len();
+    }
+    memchr::memchr(b'\n', &input[at - 1..]).map_or(input.len(), |i| at + i)
+}
+
+/// What one chunk of lines covers: its byte range (BOM excluded) after moving to line starts.
+pub(crate) fn chunk_bounds(input: &[u8], nominal: Range<usize>) -> Range<usize> {
+    let start = line_start_at(input, nominal.start).max(utf8::bom_len(input));
+    let end = line_start_at(input, nominal.end);
+    start..end.max(start)
+}
+
+/// Runs `per_chunk` over the line-aligned chunks of `input` (after checking each chunk's UTF-8) and
+/// picks the error the way decoding then parsing the whole input would: the first invalid UTF-8
+/// anywhere, else the first failing line.
+pub(crate) fn map_line_chunks<T: Send>(
+    ctx: &JobCtx,
+    input: &[u8],
+    per_chunk: impl Fn(Range<usize>) -> JResult<T> + Sync,
+) -> CoreResult<Vec<T>> {
+    let results = ctx.map_chunks(input.len(), CHUNK, |nominal| {
+        let range = chunk_bounds(input, nominal);
+        utf8::validate_utf8(ctx, &input[range.clone()]).map_err(|e| e.shifted(range.start))?;
+        per_chunk(range)
+    })?;
+    if let Some(Err(e)) = results.iter().find(|r| matches!(r, Err(e) if e.is_utf8())) {
+        return Err(e.clone().into_core(input));
+    }
+    results.into_iter().collect::<JResult<Vec<T>>>().map_err(|e| e.into_core(input))
+}
+
+/// Parses each non-blank line; the tape's single root is an array with one value per record.
+pub fn parse_lines(ctx: &JobCtx, input: &[u8], opts: ParseOptions) -> CoreResult<Tape> {
+    let chunks = map_line_chunks(ctx, input, |range| parse_chunk(ctx, input, range, opts))?;
+    let records: usize = chunks.iter().map(|(_, n)| n).sum();
+    let mut tape = Tape::default();
+    tape.tags.push(Tag::Array as u8);
+    tape.counts.push(records as u32);
+    for (chunk, _) in &chunks {
+        tape.append(chunk);
+    }
+    Ok(tape)
+}
+
+/// The records of the lines in `range` (UTF-8 already checked) and how many there are.
+fn parse_chunk(ctx: &JobCtx, input: &[u8], range: Range<usize>, opts: ParseOptions) -> JResult<(Tape, usize)> {
+    let mut scratch = Scratch::default();
+    let mut builder = TapeBuilder::default();
+    let mut records = 0;
+    for line in Lines::within(input, range, 1) {
+        ctx.checkpoint()?;
+        let text = &input[line.start..line.end];
+        parse_line(ctx, text, opts, &mut scratch, &mut builder).map_err(|e| e.shifted(line.start))?;
+        records += 1;
+    }
+    Ok((builder.tape, records))
+}
+
+/// One line (UTF-8 already checked) into `sink`; errors in line offsets.
+pub(crate) fn parse_line<S: Sink>(
+    ctx: &JobCtx,
+    text: &[u8],
+    opts: ParseOptions,
+    scratch: &mut Scratch,
+    sink: &mut S,
+) -> JResult<()> {
+    structural::structural_index(ctx, text, &mut scratch.index)?;
+    document::walk_document(ctx, text, scratch, opts, sink)
+}
+
+/// Parses many separate documents, in parallel when `ctx` may fan out; results are in input order
+/// and each input succeeds or fails on its own. Fails as a whole only when cancelled.
+pub fn parse_many(ctx: &JobCtx, inputs: &[&[u8]], opts: ParseOptions) -> CoreResult<Vec<CoreResult<Tape>>> {
+    let per_chunk = ctx.map_chunks(inputs.len(), 1, |range| {
+        let mut scratch = Scratch::default();
+        inputs[range]
+            .iter()
+            .map(|input| {
+                let mut builder = TapeBuilder::default();
+                match document::parse_into(ctx, input, opts, &mut scratch, &mut builder) {
+                    Ok(()) => Ok(builder.tape),
+                    Err(e) => Err(e.into_core(input)),
+                }
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let results: Vec<CoreResult<Tape>> = per_chunk.into_iter().flatten().collect();
+    if let Some(Err(e)) = results.iter().find(|r| matches!(r, Err(e) if e.code == crate::error::ErrorCode::Aborted)) {
+        return Err(e.clone());
+    }
+    Ok(results)
+}

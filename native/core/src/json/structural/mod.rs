@@ -1,0 +1,200 @@
+//! Stage 1: find every byte that stage 2 has to look at, 64 bytes at a time, without branching on
+//! the data.
+//!
+//! For each 64-byte block a *classifier* (portable, AVX2 or AVX-512; chosen at run time) turns the
+//! bytes into five bitmasks: quotes, backslashes, whitespace, operators (`{}[]:,`) and control
+//! characters. Everything after that is the same scalar bit arithmetic for every classifier, so the
+//! paths can only differ if a classifier is wrong, which the tests check block by block.
+//!
+//! The index holds, in order: operators outside strings, both quotes of every string (so stage 2
+//! finds a string's end without scanning it), and the first byte of every other run of
+//! non-whitespace outside strings (the start of a number or literal, or of garbage that stage 2
+//! will reject). A control character inside a string is invalid JSON; stage 1 remembers the first
+//! one and the caller reports it if nothing earlier went wrong.
+
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use super::error::{Failure, JResult};
+use crate::runtime::JobCtx;
+use crate::simd::{self, SimdLevel};
+
+/// Byte offsets are stored as `u32`; inputs must be shorter than this.
+pub const MAX_INPUT: usize = u32::MAX as usize - 64;
+
+/// Blocks between cancellation checks: 1024 blocks are 64 KiB.
+const BLOCKS_PER_CHECKPOINT: usize = 1024;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StructuralIndex {
+    /// Byte offsets of the structural bytes, ascending.
+    pub positions: Vec<u32>,
+    /// Offset of the first unescaped control character (< 0x20) inside a string, if any.
+    pub first_control_in_string: Option<u32>,
+}
+
+/// The classification of one 64-byte block: bit `i` describes byte `i`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockMasks {
+    pub quote: u64,
+    pub backslash: u64,
+    pub whitespace: u64,
+    pub operator: u64,
+    pub control: u64,
+}
+
+/// Builds the index of `input` with the classifier for the process's SIMD level.
+pub(crate) fn structural_index(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex) -> JResult<()> {
+    structural_index_at(simd::level(), ctx, input, out)
+}
+
+/// Builds the index with the classifier for `level`, or the widest one below it that this CPU has.
+/// Tests call it with each level to compare the paths.
+pub(crate) fn structural_index_at(
+    level: SimdLevel,
+    ctx: &JobCtx,
+    input: &[u8],
+    out: &mut StructuralIndex,
+) -> JResult<()> {
+    if input.len() > MAX_INPUT {
+        return Err(crate::error::CoreError::invalid_arg("JSON input larger than 4 GiB").into());
+    }
+    out.positions.clear();
+    out.first_control_in_string = None;
+    #[cfg(target_arch = "x86_64")]
+    {
+        if level >= SimdLevel::Avx512 && x86::has_avx512() {
+            return x86::index_avx512(ctx, input, out);
+        }
+        if level >= SimdLevel::Avx2 && x86::has_avx2() {
+            return x86::index_avx2(ctx, input, out);
+        }
+    }
+    let _ = level;
+    index_blocks(ctx, input, out, portable::classify)
+}
+
+/// The classification of block `i` by the portable classifier, for tests of the SIMD ones.
+#[cfg(test)]
+pub(crate) fn classify_portable(block: &[u8; 64]) -> BlockMasks {
+    portable::classify(block)
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(crate) use x86::{classify_avx2_checked, classify_avx512_checked};
+
+/// Carried from one block to the next.
+#[derive(Default)]
+struct Carry {
+    /// The block ended in an odd run of backslashes: its first byte is escaped.
+    escaped: bool,
+    /// All ones while a string is open across the block boundary.
+    in_string: u64,
+    /// 1 when the last byte of the block was part of a scalar run.
+    scalar: u64,
+}
+
+/// The shared loop: classify each block with `classify` and turn the masks into positions. It is
+/// `inline(always)` so each SIMD entry point gets its own copy compiled with its features.
+#[inline(always)]
+pub(super) fn index_blocks<F>(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, classify: F) -> JResult<()>
+where
+    F: Fn(&[u8; 64]) -> BlockMasks,
+{
+    let positions = &mut out.positions;
+    positions.reserve(input.len() / 6 + 64);
+    let mut carry = Carry::default();
+    let mut first_control: Option<u32> = None;
+    let mut chunks = input.chunks_exact(64);
+    let mut base = 0u32;
+    let mut blocks = 0usize;
+    for block in &mut chunks {
+        blocks += 1;
+        if blocks % BLOCKS_PER_CHECKPOINT == 0 {
+            ctx.checkpoint()?;
+        }
+        let block: &[u8; 64] = block.try_into().map_err(|_| Failure::syntax(base as usize, "internal block error"))?;
+        let masks = classify(block);
+        let control = step(&mut carry, masks, base, positions);
+        if control != 0 && first_control.is_none() {
+            first_control = Some(base + control.trailing_zeros());
+        }
+        base += 64;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // Spaces are whitespace, so the padding neither starts a scalar nor closes anything.
+        let mut last = [b' '; 64];
+        last[..rest.len()].copy_from_slice(rest);
+        let control = step(&mut carry, classify(&last), base, positions);
+        if control != 0 && first_control.is_none() {
+            first_control = Some(base + control.trailing_zeros());
+        }
+    }
+    out.first_control_in_string = first_control;
+    Ok(())
+}
+
+/// Turns one block's masks into positions; returns the mask of control characters inside strings.
+#[inline(always)]
+fn step(carry: &mut Carry, m: BlockMasks, base: u32, positions: &mut Vec<u32>) -> u64 {
+    let escaped = escaped_bytes(carry, m.backslash);
+    let quotes = m.quote & !escaped;
+    // In-string bytes run from an opening quote (included) to its closing quote (excluded): the
+    // running parity of the quotes seen so far, continued from the previous block.
+    let in_string = prefix_xor(quotes) ^ carry.in_string;
+    carry.in_string = ((in_string as i64) >> 63) as u64;
+    let scalar = !(m.whitespace | m.operator | quotes | in_string);
+    let scalar_starts = scalar & !((scalar << 1) | carry.scalar);
+    carry.scalar = scalar >> 63;
+    let structural = (m.operator & !in_string) | quotes | scalar_starts;
+    push_bits(positions, structural, base);
+    m.control & in_string
+}
+
+/// Bytes escaped by a backslash: the byte after each odd-length run of backslashes. Blocks without
+/// backslashes (most of them) skip the loop entirely.
+#[inline(always)]
+fn escaped_bytes(carry: &mut Carry, backslash: u64) -> u64 {
+    let mut escaped = 0u64;
+    let mut pending = backslash;
+    if carry.escaped {
+        escaped = 1;
+        pending &= !1;
+    }
+    carry.escaped = false;
+    while pending != 0 {
+        let i = pending.trailing_zeros();
+        if i == 63 {
+            carry.escaped = true;
+            break;
+        }
+        escaped |= 1u64 << (i + 1);
+        // The escaping backslash and the byte it escapes (maybe a backslash itself) are done.
+        pending &= !(3u64 << i);
+    }
+    escaped
+}
+
+/// Bit `i` of the result is the xor of bits `0..=i` of `x`.
+#[inline(always)]
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
+/// Appends `base + i` for every set bit `i` of `bits`, in ascending order.
+#[inline(always)]
+fn push_bits(positions: &mut Vec<u32>, mut bits: u64, base: u32) {
+    positions.reserve(64);
+    while bits != 0 {
+        positions.push(base + bits.trailing_zeros());
+        bits &= bits - 1;
+    }
+}

@@ -1,0 +1,123 @@
+//! AVX2 and AVX-512 classifiers. Each compares the block against a handful of byte constants and
+//! packs the comparison results into bitmasks; `index_blocks` is inlined into the entry points so
+//! the whole loop is compiled with the wider instructions.
+
+use super::{index_blocks, BlockMasks, StructuralIndex};
+use crate::json::error::JResult;
+use crate::runtime::JobCtx;
+use std::arch::x86_64::*;
+
+pub(super) fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+pub(super) fn has_avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw")
+}
+
+pub(super) fn index_avx2(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex) -> JResult<()> {
+    #[target_feature(enable = "avx2")]
+    fn run(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex) -> JResult<()> {
+        index_blocks(ctx, input, out, |b| classify_avx2(b))
+    }
+    debug_assert!(has_avx2());
+    // SAFETY: only called after `has_avx2()` said the CPU has AVX2.
+    unsafe { run(ctx, input, out) }
+}
+
+pub(super) fn index_avx512(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex) -> JResult<()> {
+    #[target_feature(enable = "avx512f,avx512bw,avx2")]
+    fn run(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex) -> JResult<()> {
+        index_blocks(ctx, input, out, |b| classify_avx512(b))
+    }
+    debug_assert!(has_avx512());
+    // SAFETY: only called after `has_avx512()` said the CPU has AVX-512F and AVX-512BW.
+    unsafe { run(ctx, input, out) }
+}
+
+#[target_feature(enable = "avx2")]
+#[inline]
+fn classify_avx2(block: &[u8; 64]) -> BlockMasks {
+    // SAFETY: `block` is 64 readable bytes and unaligned loads have no alignment requirement.
+    let (lo, hi) = unsafe {
+        (
+            _mm256_loadu_si256(block.as_ptr().cast::<__m256i>()),
+            _mm256_loadu_si256(block.as_ptr().add(32).cast::<__m256i>()),
+        )
+    };
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn bits(lo: __m256i, hi: __m256i) -> u64 {
+        (_mm256_movemask_epi8(lo) as u32 as u64) | ((_mm256_movemask_epi8(hi) as u32 as u64) << 32)
+    }
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn eq(v: __m256i, c: u8) -> __m256i {
+        _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8))
+    }
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn is_operator(v: __m256i) -> __m256i {
+        // `[`/`{` and `]`/`}` differ only in bit 0x20, so setting it folds four compares into two.
+        let folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+        _mm256_or_si256(
+            _mm256_or_si256(eq(folded, b'{'), eq(folded, b'}')),
+            _mm256_or_si256(eq(v, b':'), eq(v, b',')),
+        )
+    }
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn is_whitespace(v: __m256i) -> __m256i {
+        _mm256_or_si256(
+            _mm256_or_si256(eq(v, b' '), eq(v, b'\t')),
+            _mm256_or_si256(eq(v, b'\n'), eq(v, b'\r')),
+        )
+    }
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn is_control(v: __m256i) -> __m256i {
+        // Unsigned v <= 0x1F exactly when min(v, 0x1F) == v.
+        _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v)
+    }
+    BlockMasks {
+        quote: bits(eq(lo, b'"'), eq(hi, b'"')),
+        backslash: bits(eq(lo, b'\\'), eq(hi, b'\\')),
+        whitespace: bits(is_whitespace(lo), is_whitespace(hi)),
+        operator: bits(is_operator(lo), is_operator(hi)),
+        control: bits(is_control(lo), is_control(hi)),
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn classify_avx512(block: &[u8; 64]) -> BlockMasks {
+    // SAFETY: `block` is 64 readable bytes and unaligned loads have no alignment requirement.
+    let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    fn eq(v: __m512i, c: u8) -> u64 {
+        _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c as i8))
+    }
+    let folded = _mm512_or_si512(v, _mm512_set1_epi8(0x20));
+    BlockMasks {
+        quote: eq(v, b'"'),
+        backslash: eq(v, b'\\'),
+        whitespace: eq(v, b' ') | eq(v, b'\t') | eq(v, b'\n') | eq(v, b'\r'),
+        operator: eq(folded, b'{') | eq(folded, b'}') | eq(v, b':') | eq(v, b','),
+        control: _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1F)),
+    }
+}
+
+/// The AVX2 classification of a block, or `None` on a CPU without AVX2.
+#[cfg(test)]
+pub(crate) fn classify_avx2_checked(block: &[u8; 64]) -> Option<BlockMasks> {
+    // SAFETY: guarded by the runtime feature check.
+    has_avx2().then(|| unsafe { classify_avx2(block) })
+}
+
+/// The AVX-512 classification of a block, or `None` on a CPU without AVX-512BW.
+#[cfg(test)]
+pub(crate) fn classify_avx512_checked(block: &[u8; 64]) -> Option<BlockMasks> {
+    // SAFETY: guarded by the runtime feature check.
+    has_avx512().then(|| unsafe { classify_avx512(block) })
+}

@@ -1,0 +1,265 @@
+//! The tape: a parsed document as flat arrays that a JS builder turns into objects with one pass
+//! and no parsing.
+//!
+//! Values are laid out in document order (pre-order). Each value has one byte in `tags`; the other
+//! streams are consumed in step with it, each by its own cursor:
+//!
+//! | tag | consumes |
+//! |---|---|
+//! | `Null`, `False`, `True`, `Missing` | nothing |
+//! | `Number` | one `f64` from `numbers` |
+//! | `String` | one string id from `strings` |
+//! | `Array` | one count from `counts`, then that many values |
+//! | `Object` | one count from `counts`, then that many members: a key id from `keys`, then a value |
+//!
+//! Containers carry their count up front so the builder can preallocate and can walk the tape in
+//! slices with an explicit stack (frame = container, remaining count). String ids index a
+//! [`StringTable`]; keys are always interned and short string values too, so a builder that caches
+//! the JS string per id creates each distinct key once.
+
+use super::error::JResult;
+use super::number;
+use super::string::{self, StrKind};
+use super::walker::Sink;
+use hashbrown::HashTable;
+use std::hash::Hasher;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Tag {
+    Null = 0,
+    False = 1,
+    True = 2,
+    Number = 3,
+    String = 4,
+    Array = 5,
+    Object = 6,
+    /// Only in `select` results: the pointer matched nothing (JS: `undefined`).
+    Missing = 7,
+}
+
+impl Tag {
+    pub fn from_u8(b: u8) -> Option<Tag> {
+        Some(match b {
+            0 => Tag::Null,
+            1 => Tag::False,
+            2 => Tag::True,
+            3 => Tag::Number,
+            4 => Tag::String,
+            5 => Tag::Array,
+            6 => Tag::Object,
+            7 => Tag::Missing,
+            _ => return None,
+        })
+    }
+}
+
+/// Strings as one byte buffer: string `i` is `bytes[offsets[i]..offsets[i + 1]]` (WTF-8), to be
+/// decoded as `kinds[i]` says (a [`StrKind`] as `u8`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StringTable {
+    pub bytes: Vec<u8>,
+    /// One more entry than there are strings; starts at 0.
+    pub offsets: Vec<u32>,
+    pub kinds: Vec<u8>,
+}
+
+impl Default for StringTable {
+    fn default() -> Self {
+        StringTable { bytes: Vec::new(), offsets: vec![0], kinds: Vec::new() }
+    }
+}
+
+impl StringTable {
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    /// The bytes and kind of string `id`.
+    pub fn get(&self, id: u32) -> Option<(&[u8], StrKind)> {
+        let i = id as usize;
+        let (start, end) = (*self.offsets.get(i)? as usize, *self.offsets.get(i + 1)? as usize);
+        let kind = match *self.kinds.get(i)? {
+            0 => StrKind::Ascii,
+            1 => StrKind::Utf8,
+            _ => StrKind::Wtf8,
+        };
+        Some((self.bytes.get(start..end)?, kind))
+    }
+
+    /// Closes the string whose bytes were appended since the last one; returns its id.
+    #[inline]
+    fn finish(&mut self, kind: StrKind) -> u32 {
+        self.offsets.push(self.bytes.len() as u32);
+        self.kinds.push(kind as u8);
+        (self.kinds.len() - 1) as u32
+    }
+
+    /// Appends all of `other`, whose ids move up by `self.len()`.
+    pub(crate) fn append(&mut self, other: &StringTable) {
+        let shift = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(&other.bytes);
+        self.offsets.extend(other.offsets.iter().skip(1).map(|o| o + shift));
+        self.kinds.extend_from_slice(&other.kinds);
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tape {
+    pub tags: Vec<u8>,
+    pub counts: Vec<u32>,
+    pub keys: Vec<u32>,
+    pub strings: Vec<u32>,
+    pub numbers: Vec<f64>,
+    pub table: StringTable,
+}
+
+impl Tape {
+    /// Appends `other`'s values after this tape's, renumbering its string ids.
+    pub(crate) fn append(&mut self, other: &Tape) {
+        let shift = self.table.len() as u32;
+        self.tags.extend_from_slice(&other.tags);
+        self.counts.extend_from_slice(&other.counts);
+        self.keys.extend(other.keys.iter().map(|k| k + shift));
+        self.strings.extend(other.strings.iter().map(|s| s + shift));
+        self.numbers.extend_from_slice(&other.numbers);
+        self.table.append(&other.table);
+    }
+}
+
+/// String values up to this many bytes are interned like keys: short values (enums, names, codes)
+/// repeat often, long ones rarely do and would only cost hashing.
+const INTERN_MAX: usize = 32;
+
+/// Deduplicates strings in a [`StringTable`] without a second copy of their bytes: the hash table
+/// holds ids and compares against the table's bytes.
+#[derive(Default)]
+pub(crate) struct Interner {
+    ids: HashTable<u32>,
+}
+
+#[inline]
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(bytes);
+    h.finish()
+}
+
+impl Interner {
+    /// The id of `bytes` in `table`, adding it if new.
+    #[inline]
+    pub(crate) fn intern(&mut self, table: &mut StringTable, bytes: &[u8], kind: StrKind) -> u32 {
+        let hash = hash_bytes(bytes);
+        fn slice_of(t: &StringTable, id: u32) -> &[u8] {
+            let i = id as usize;
+            &t.bytes[t.offsets[i] as usize..t.offsets[i + 1] as usize]
+        }
+        if let Some(&id) = self.ids.find(hash, |&id| slice_of(table, id) == bytes) {
+            return id;
+        }
+        table.bytes.extend_from_slice(bytes);
+        let id = table.finish(kind);
+        self.ids.insert_unique(hash, id, |&id| hash_bytes(slice_of(table, id)));
+        id
+    }
+}
+
+/// Builds a [`Tape`] from a walk.
+#[derive(Default)]
+pub(crate) struct TapeBuilder {
+    pub tape: Tape,
+    interner: Interner,
+    scratch: Vec<u8>,
+}
+
+impl TapeBuilder {
+    /// Reserves room for a document with `entries` structural entries (an upper bound on values).
+    pub(crate) fn reserve_for(&mut self, entries: usize) {
+        self.tape.tags.reserve(entries / 2);
+    }
+
+    pub(crate) fn push_tag(&mut self, tag: Tag) {
+        self.tape.tags.push(tag as u8);
+    }
+
+    /// Adds a string value or key and returns its id.
+    #[inline]
+    fn add_string(&mut self, raw: &[u8], offset: usize, intern: bool) -> JResult<u32> {
+        let escaped = memchr::memchr(b'\\', raw).is_some();
+        if intern {
+            if !escaped {
+                return Ok(self.interner.intern(&mut self.tape.table, raw, string::kind_of_utf8(raw)));
+            }
+            let mut scratch = std::mem::take(&mut self.scratch);
+            scratch.clear();
+            let kind = string::unescape_into(raw, offset, &mut scratch)?;
+            let id = self.interner.intern(&mut self.tape.table, &scratch, kind);
+            self.scratch = scratch;
+            return Ok(id);
+        }
+        let table = &mut self.tape.table;
+        let kind = if escaped {
+            string::unescape_into(raw, offset, &mut table.bytes)?
+        } else {
+            table.bytes.extend_from_slice(raw);
+            string::kind_of_utf8(raw)
+        };
+        Ok(table.finish(kind))
+    }
+
+    /// Sets the count of the container opened with `slot` (for containers built outside a walk).
+    pub(crate) fn set_count(&mut self, slot: u32, count: u32) {
+        if let Some(c) = self.tape.counts.get_mut(slot as usize) {
+            *c = count;
+        }
+    }
+
+    /// Opens a container outside a walk; returns its slot for `set_count`.
+    pub(crate) fn open_container(&mut self, object: bool) -> u32 {
+        self.open(object, 0)
+    }
+}
+
+impl Sink for TapeBuilder {
+    #[inline(always)]
+    fn open(&mut self, object: bool, _k: usize) -> u32 {
+        self.push_tag(if object { Tag::Object } else { Tag::Array });
+        self.tape.counts.push(0);
+        (self.tape.counts.len() - 1) as u32
+    }
+
+    #[inline(always)]
+    fn close(&mut self, _object: bool, slot: u32, count: u32, _next: usize) {
+        self.set_count(slot, count);
+    }
+
+    #[inline(always)]
+    fn key(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
+        let id = self.add_string(raw, offset, true)?;
+        self.tape.keys.push(id);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn string(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
+        let id = self.add_string(raw, offset, raw.len() <= INTERN_MAX)?;
+        self.push_tag(Tag::String);
+        self.tape.strings.push(id);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn number(&mut self, token: &[u8]) {
+        self.push_tag(Tag::Number);
+        self.tape.numbers.push(number::to_f64(token));
+    }
+
+    #[inline(always)]
+    fn literal(&mut self, tag: Tag) {
+        self.push_tag(tag);
+    }
+}

@@ -1,0 +1,152 @@
+//! NDJSON: lines, records, line numbers in errors, parallel results equal to sequential ones, and
+//! typed columns.
+
+use super::{assert_js_eq, corpus_dir, tape_values};
+use crate::error::ErrorCode;
+use crate::json::{columns, parse_lines, parse_many, ColumnType, ColumnValues, Line, Lines, ParseOptions, Pointer};
+use crate::runtime::{JobCtx, JobState};
+use serde_json::json;
+
+/// Runs `f` with a context that fans out over a two-thread pool.
+fn pooled<T: Send>(f: impl FnOnce(&JobCtx) -> T + Send) -> T {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool");
+    let state = JobState::new();
+    pool.install(|| f(&JobCtx::for_pool(&state)))
+}
+
+#[test]
+fn json_lines_split() {
+    let input = b"a\r\n\n  \r\nb\nc";
+    let lines: Vec<Line> = Lines::new(input).collect();
+    assert_eq!(
+        lines,
+        vec![Line { number: 1, start: 0, end: 1 }, Line { number: 4, start: 8, end: 9 }, Line { number: 5, start: 10, end: 11 }]
+    );
+}
+
+#[test]
+fn json_ndjson_records_and_errors() {
+    let ctx = JobCtx::inline();
+    let tape = parse_lines(&ctx, b"{\"a\":1}\r\n\n[2]\n\"x\"", ParseOptions::default()).expect("parses");
+    assert_js_eq(&tape_values(&tape), &[json!([{"a": 1}, [2], "x"])]);
+    assert_eq!(tape_values(&parse_lines(&ctx, b"", ParseOptions::default()).expect("empty")), vec![json!([])]);
+
+    let e = parse_lines(&ctx, b"1\n2\n\n[3,]\n{", ParseOptions::default()).expect_err("bad line 4");
+    let p = e.position.expect("position");
+    assert_eq!((e.code, p.line, p.column, p.offset), (ErrorCode::JsonSyntax, 4, 4, 8));
+    let e = parse_lines(&ctx, b"1 2\n", ParseOptions::default()).expect_err("two values on a line");
+    assert_eq!(e.position.map(|p| (p.line, p.column)), Some((1, 3)));
+    let e = parse_lines(&ctx, b"{\"a\":\n1}\n", ParseOptions::default()).expect_err("a record spans lines");
+    assert_eq!(e.position.map(|p| p.line), Some(1));
+    let e = parse_lines(&ctx, b"[,]\n\"\xff\"\n", ParseOptions::default()).expect_err("bad UTF-8 on line 2");
+    assert_eq!((e.code, e.position.map(|p| p.line)), (ErrorCode::InvalidUtf8, Some(2)));
+}
+
+/// Many lines so that the input spans several parallel chunks; the bad one is deep inside.
+fn many_lines(bad_at: Option<usize>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..20_000 {
+        if Some(i) == bad_at {
+            out.extend_from_slice(b"{\"id\": }\n");
+        } else {
+            out.extend_from_slice(format!("{{\"id\": {i}, \"name\": \"n{}\", \"ok\": {}, \"v\": [{i}.5]}}\n", i % 7, i % 2 == 0).as_bytes());
+        }
+    }
+    out
+}
+
+#[test]
+fn json_ndjson_parallel_equals_sequential() {
+    let input = many_lines(None);
+    let seq = parse_lines(&JobCtx::inline(), &input, ParseOptions::default()).expect("parses");
+    let par = pooled(|ctx| parse_lines(ctx, &input, ParseOptions::default())).expect("parses");
+    assert_eq!(tape_values(&seq), tape_values(&par));
+    assert_eq!(seq.counts[0], 20_000);
+
+    let bad = many_lines(Some(15_000));
+    let e = pooled(|ctx| parse_lines(ctx, &bad, ParseOptions::default())).expect_err("bad line");
+    assert_eq!(e.position.map(|p| (p.line, p.column)), Some((15_001, 8)));
+}
+
+#[test]
+fn json_parse_many_in_order() {
+    let docs: Vec<&[u8]> = vec![b"[1]", b"{", b"\"s\"", b"nul"];
+    let results = pooled(|ctx| parse_many(ctx, &docs, ParseOptions::default())).expect("not cancelled");
+    let oks: Vec<bool> = results.iter().map(|r| r.is_ok()).collect();
+    assert_eq!(oks, [true, false, true, false]);
+    let values: Vec<serde_json::Value> = results.iter().flatten().flat_map(tape_values).collect();
+    assert_js_eq(&values, &[json!([1]), json!("s")]);
+    assert_eq!(results[1].as_ref().err().and_then(|e| e.position.clone()).map(|p| p.offset), Some(1));
+}
+
+fn fields(spec: &[(&str, ColumnType)]) -> Vec<(Pointer, ColumnType)> {
+    spec.iter().map(|(p, t)| (Pointer::parse(p).expect("valid pointer"), *t)).collect()
+}
+
+#[test]
+fn json_columns_typed_with_validity() {
+    let input = b"{\"a\": 1.5, \"b\": \"x\", \"c\": true, \"d\": {\"e\": 7}}\n\n{\"a\": null, \"b\": \"y\\u00e9\", \"c\": 1, \"d\": {\"e\": 2.5}}\n{\"b\": \"x\", \"a\": -0}\n";
+    let spec = fields(&[("/a", ColumnType::F64), ("/b", ColumnType::Str), ("/c", ColumnType::Bool), ("/d/e", ColumnType::I32), ("/a", ColumnType::F32)]);
+    let cols = columns(&JobCtx::inline(), input, &spec, ParseOptions::default()).expect("columns");
+    assert_eq!(cols.len, 3);
+    let c = &cols.columns;
+    match &c[0].values {
+        ColumnValues::F64(v) => {
+            assert_eq!(v[0], 1.5);
+            assert!(v[1].is_nan());
+            assert!(v[2] == 0.0 && v[2].is_sign_negative());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c[0].valid, vec![1, 0, 1]);
+    match &c[1].values {
+        ColumnValues::Str(s) => {
+            let texts: Vec<&[u8]> = s.ids.iter().map(|&id| s.table.get(id).expect("id").0).collect();
+            assert_eq!(texts, vec![&b"x"[..], "yé".as_bytes(), b"x"]);
+            assert_eq!(s.table.len(), 2, "repeated values are stored once");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c[1].valid, vec![1, 1, 1]);
+    assert_eq!(c[2].values, ColumnValues::Bool(vec![1, 0, 0]));
+    assert_eq!(c[2].valid, vec![1, 0, 0]);
+    assert_eq!(c[3].values, ColumnValues::I32(vec![7, 0, 0]));
+    assert_eq!(c[3].valid, vec![1, 0, 0]);
+    assert_eq!(c[4].valid, vec![1, 0, 1]);
+
+    let e = columns(&JobCtx::inline(), b"{}\n{\"a\" 1}\n", &spec, ParseOptions::default()).expect_err("bad record");
+    assert_eq!(e.position.map(|p| p.line), Some(2));
+    assert_eq!(columns(&JobCtx::inline(), b"", &fields(&[("/a/*", ColumnType::F64)]), ParseOptions::default()).map_err(|e| e.code), Err(ErrorCode::InvalidArg));
+}
+
+#[test]
+fn json_columns_parallel_equals_sequential() {
+    let input = many_lines(None);
+    let spec = fields(&[("/id", ColumnType::I32), ("/name", ColumnType::Str), ("/ok", ColumnType::Bool), ("/v/0", ColumnType::F64)]);
+    let seq = columns(&JobCtx::inline(), &input, &spec, ParseOptions::default()).expect("columns");
+    let par = pooled(|ctx| columns(ctx, &input, &spec, ParseOptions::default())).expect("columns");
+    assert_eq!(seq.len, 20_000);
+    assert!(seq.columns.iter().all(|c| c.valid.iter().all(|&v| v == 1)));
+    let strings = |c: &crate::json::Columns| match &c.columns[1].values {
+        ColumnValues::Str(s) => s.ids.iter().map(|&id| s.table.get(id).expect("id").0.to_vec()).collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    assert_eq!(strings(&seq), strings(&par));
+    assert_eq!(seq.columns[0], par.columns[0]);
+    assert_eq!(seq.columns[3], par.columns[3]);
+}
+
+#[test]
+fn json_columns_on_corpus() {
+    let Some(dir) = corpus_dir() else { return };
+    let input = std::fs::read(dir.join("ndjson/amazon_cellphones.ndjson")).expect("readable");
+    let spec = fields(&[("/5", ColumnType::F64), ("/1", ColumnType::Str), ("/7", ColumnType::I32)]);
+    let cols = columns(&JobCtx::inline(), &input, &spec, ParseOptions::default()).expect("columns");
+    assert_eq!(cols.len, 793);
+    // Line 2 is ["B0000SX2UC","Nokia",...,3,...]: row 1 (the header line is row 0).
+    match &cols.columns[0].values {
+        ColumnValues::F64(v) => assert_eq!(v[1], 3.0),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(cols.columns[0].valid[0], 0, "the header row has a string there");
+}

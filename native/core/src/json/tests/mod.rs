@@ -1,0 +1,132 @@
+//! Tests of the JSON engine. Corpus files are read from the shared corpus beside the project; when
+//! it is absent those tests print a note and pass.
+
+mod corpus;
+mod errors;
+mod lines;
+mod props;
+mod selectors;
+mod stage1;
+mod suite;
+
+use super::tape::{Tag, Tape};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+
+/// `shared/corpus`, found from the crate directory upwards (worktrees sit at different depths).
+pub(super) fn corpus_dir() -> Option<PathBuf> {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        let candidate = dir.join("shared/corpus");
+        if candidate.is_dir() {
+            return Some(candidate);
+        }
+        if !dir.pop() {
+            eprintln!("note: shared/corpus not found above {}; skipping corpus tests", env!("CARGO_MANIFEST_DIR"));
+            return None;
+        }
+    }
+}
+
+/// Rebuilds the values of a tape (as the JS builder will) into serde_json values. Lone surrogates
+/// become U+FFFD and non-finite numbers become null, as serde_json cannot hold them.
+pub(super) fn tape_values(tape: &Tape) -> Vec<Value> {
+    let mut cur = Cursor { tape, tag: 0, count: 0, key: 0, string: 0, number: 0 };
+    let mut out = Vec::new();
+    while cur.tag < tape.tags.len() {
+        out.push(cur.value());
+    }
+    out
+}
+
+struct Cursor<'t> {
+    tape: &'t Tape,
+    tag: usize,
+    count: usize,
+    key: usize,
+    string: usize,
+    number: usize,
+}
+
+impl Cursor<'_> {
+    fn text(&self, id: u32) -> String {
+        let (bytes, _) = self.tape.table.get(id).expect("string id in range");
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    fn value(&mut self) -> Value {
+        let tag = Tag::from_u8(self.tape.tags[self.tag]).expect("known tag");
+        self.tag += 1;
+        match tag {
+            Tag::Null | Tag::Missing => Value::Null,
+            Tag::False => Value::Bool(false),
+            Tag::True => Value::Bool(true),
+            Tag::Number => {
+                let n = self.tape.numbers[self.number];
+                self.number += 1;
+                serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+            }
+            Tag::String => {
+                let id = self.tape.strings[self.string];
+                self.string += 1;
+                Value::String(self.text(id))
+            }
+            Tag::Array => {
+                let n = self.tape.counts[self.count];
+                self.count += 1;
+                Value::Array((0..n).map(|_| self.value()).collect())
+            }
+            Tag::Object => {
+                let n = self.tape.counts[self.count];
+                self.count += 1;
+                let mut map = Map::new();
+                for _ in 0..n {
+                    let key = self.text(self.tape.keys[self.key]);
+                    self.key += 1;
+                    let v = self.value();
+                    map.insert(key, v);
+                }
+                Value::Object(map)
+            }
+        }
+    }
+}
+
+/// serde_json's value with every number as an f64, the only number JS has.
+pub(super) fn as_js_numbers(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Null, Value::Number),
+        Value::Array(a) => Value::Array(a.iter().map(as_js_numbers).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), as_js_numbers(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Compares two values with numbers compared bit for bit, except that 0 and -0 are equal (serde
+/// reads `-0` as an integer).
+pub(super) fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            x.to_bits() == y.to_bits() || (x == 0.0 && y == 0.0)
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Asserts that `got` equals `expected` read as JS would (every number an f64).
+#[track_caller]
+pub(super) fn assert_js_eq(got: &[Value], expected: &[Value]) {
+    let expected: Vec<Value> = expected.iter().map(as_js_numbers).collect();
+    assert!(
+        got.len() == expected.len() && got.iter().zip(&expected).all(|(a, b)| same(a, b)),
+        "got {got:?}, expected {expected:?}"
+    );
+}

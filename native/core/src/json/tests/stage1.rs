@@ -1,0 +1,69 @@
+//! The portable and SIMD stage 1 paths give identical results, block by block and end to end.
+
+use super::corpus_dir;
+use crate::json::structural::{classify_portable, structural_index_at, StructuralIndex};
+use crate::runtime::JobCtx;
+use crate::simd::SimdLevel;
+use proptest::prelude::*;
+
+fn index_at(level: SimdLevel, input: &[u8]) -> StructuralIndex {
+    let mut out = StructuralIndex::default();
+    structural_index_at(level, &JobCtx::inline(), input, &mut out).expect("stage 1 runs");
+    out
+}
+
+fn assert_paths_agree(input: &[u8]) {
+    let portable = index_at(SimdLevel::Portable, input);
+    assert_eq!(index_at(SimdLevel::Avx2, input), portable, "AVX2 differs from portable");
+    assert_eq!(index_at(SimdLevel::Avx512, input), portable, "AVX-512 differs from portable");
+}
+
+/// Bytes that matter to stage 1, plus some that don't, so random blocks hit every case.
+fn interesting_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        prop::sample::select(b"\"\\{}[]:, \t\n\r0aZ".to_vec()),
+        any::<u8>(),
+    ]
+}
+
+#[cfg(target_arch = "x86_64")]
+proptest! {
+    #[test]
+    fn json_stage1_classifiers_agree(block in prop::collection::vec(interesting_byte(), 64)) {
+        let block: [u8; 64] = block.try_into().expect("64 bytes");
+        let portable = classify_portable(&block);
+        if let Some(m) = crate::json::structural::classify_avx2_checked(&block) {
+            prop_assert_eq!(m, portable);
+        }
+        if let Some(m) = crate::json::structural::classify_avx512_checked(&block) {
+            prop_assert_eq!(m, portable);
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn json_stage1_paths_agree_on_random_input(input in prop::collection::vec(interesting_byte(), 0..400)) {
+        assert_paths_agree(&input);
+    }
+}
+
+#[test]
+fn json_stage1_paths_agree_on_corpus() {
+    let Some(dir) = corpus_dir() else { return };
+    for entry in std::fs::read_dir(dir.join("json")).expect("json dir").flatten() {
+        let bytes = std::fs::read(entry.path()).expect("readable");
+        assert_paths_agree(&bytes);
+    }
+}
+
+#[test]
+fn json_stage1_marks_strings_and_scalars() {
+    let input = br#"{"a\"b": [12, true,"x\\"], "c":-1}"#;
+    let index = index_at(SimdLevel::Portable, input);
+    let bytes: Vec<u8> = index.positions.iter().map(|&p| input[p as usize]).collect();
+    assert_eq!(bytes, br#"{"":[1,t,""],"":-}"#.to_vec());
+    assert_eq!(index.first_control_in_string, None);
+    let index = index_at(SimdLevel::Portable, b"[\"a\tb\"]");
+    assert_eq!(index.first_control_in_string, Some(3));
+}

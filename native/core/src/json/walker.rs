@@ -1,0 +1,241 @@
+//! Stage 2: walk the structural index once, check the grammar with an explicit stack (so depth is
+//! bounded by `max_depth`, never by the thread's stack), and report each value to a [`Sink`].
+//!
+//! The same walker serves every entry point; the sinks decide what is kept: nothing (validate),
+//! the full tape (parse), or the matching close of every container (select, columns). Monomorphized
+//! per sink, so the no-op callbacks cost nothing.
+
+use super::error::{Failure, JResult};
+use super::number;
+use super::tape::Tag;
+use crate::runtime::JobCtx;
+
+/// Structural entries between cancellation checks.
+const ENTRIES_PER_CHECKPOINT: usize = 1 << 16;
+
+/// What a walk produces. Offsets are into the walked input; `raw` string contents are the bytes
+/// between the quotes, still escaped.
+pub(crate) trait Sink {
+    /// A container opens at structural entry `k`; the returned slot comes back at its close.
+    fn open(&mut self, object: bool, k: usize) -> u32;
+    /// The container opened with `slot` closes with `count` members or elements; `next` is the
+    /// entry after its closing bracket.
+    fn close(&mut self, object: bool, slot: u32, count: u32, next: usize);
+    fn key(&mut self, raw: &[u8], offset: usize) -> JResult<()>;
+    fn string(&mut self, raw: &[u8], offset: usize) -> JResult<()>;
+    fn number(&mut self, token: &[u8]);
+    fn literal(&mut self, tag: Tag);
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Frame {
+    object: bool,
+    count: u32,
+    slot: u32,
+}
+
+/// Bytes that may end a number or literal: whitespace, operators, a quote (or the end of input).
+const DELIMITER: [bool; 256] = {
+    let mut t = [false; 256];
+    let bytes = b" \t\n\r,:[]{}\"";
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+pub(crate) struct Walker<'a> {
+    pub input: &'a [u8],
+    pub positions: &'a [u32],
+    pub max_depth: usize,
+}
+
+impl<'a> Walker<'a> {
+    #[inline(always)]
+    fn entry(&self, k: usize) -> Option<(usize, u8)> {
+        let p = *self.positions.get(k)? as usize;
+        Some((p, self.input.get(p).copied().unwrap_or(0)))
+    }
+
+    /// The error for a missing or wrong entry `k`.
+    #[cold]
+    fn unexpected(&self, k: usize, expected: &str) -> Failure {
+        let offset = self.positions.get(k).map_or(self.input.len(), |&p| p as usize);
+        Failure::unexpected(self.input, offset, expected)
+    }
+
+    /// The string whose opening quote is entry `k`: its raw content and content offset. The next
+    /// entry is its closing quote whenever the string is closed (stage 1 masks everything inside).
+    #[inline(always)]
+    fn string_at(&self, k: usize) -> JResult<(&'a [u8], usize)> {
+        let open = self.positions[k] as usize;
+        match self.positions.get(k + 1) {
+            Some(&close) => Ok((&self.input[open + 1..close as usize], open + 1)),
+            None => Err(Failure::syntax(open, "Unterminated string")),
+        }
+    }
+
+    /// Walks the value starting at entry `k` and returns the entry after it.
+    pub(crate) fn value<S: Sink>(&self, ctx: &JobCtx, mut k: usize, stack: &mut Vec<Frame>, sink: &mut S) -> JResult<usize> {
+        stack.clear();
+        let input = self.input;
+        let mut next_check = k + ENTRIES_PER_CHECKPOINT;
+        'value: loop {
+            if k >= next_check {
+                ctx.checkpoint()?;
+                next_check = k + ENTRIES_PER_CHECKPOINT;
+            }
+            let Some((p, c)) = self.entry(k) else {
+                return Err(self.unexpected(k, "a JSON value"));
+            };
+            match c {
+                b'{' | b'[' => {
+                    let object = c == b'{';
+                    if stack.len() >= self.max_depth {
+                        return Err(Failure::depth(p, self.max_depth));
+                    }
+                    let slot = sink.open(object, k);
+                    let close = if object { b'}' } else { b']' };
+                    match self.entry(k + 1) {
+                        Some((_, b)) if b == close => {
+                            k += 2;
+                            sink.close(object, slot, 0, k);
+                        }
+                        _ => {
+                            k += 1;
+                            if object {
+                                k = self.member_key(k, sink)?;
+                            }
+                            stack.push(Frame { object, count: 0, slot });
+                            continue 'value;
+                        }
+                    }
+                }
+                b'"' => {
+                    let (raw, offset) = self.string_at(k)?;
+                    sink.string(raw, offset)?;
+                    k += 2;
+                }
+                b't' => k = self.literal(k, p, b"true", Tag::True, sink)?,
+                b'f' => k = self.literal(k, p, b"false", Tag::False, sink)?,
+                b'n' => k = self.literal(k, p, b"null", Tag::Null, sink)?,
+                b'-' | b'0'..=b'9' => {
+                    let end = number::scan(input, p)?;
+                    if input.get(end).is_some_and(|&b| !DELIMITER[b as usize]) {
+                        return Err(Failure::unexpected(input, end, "a delimiter after the number"));
+                    }
+                    sink.number(&input[p..end]);
+                    k += 1;
+                }
+                _ => return Err(self.unexpected(k, "a JSON value")),
+            }
+            // After a value: a comma continues the innermost container, a bracket closes it.
+            loop {
+                let Some(top) = stack.last_mut() else { return Ok(k) };
+                top.count += 1;
+                let expected = if top.object { "',' or '}'" } else { "',' or ']'" };
+                let Some((_, c)) = self.entry(k) else { return Err(self.unexpected(k, expected)) };
+                match (top.object, c) {
+                    (false, b',') => {
+                        k += 1;
+                        continue 'value;
+                    }
+                    (true, b',') => {
+                        k = self.member_key(k + 1, sink)?;
+                        continue 'value;
+                    }
+                    (false, b']') | (true, b'}') => {
+                        let frame = *top;
+                        stack.pop();
+                        k += 1;
+                        sink.close(frame.object, frame.slot, frame.count, k);
+                    }
+                    _ => return Err(self.unexpected(k, expected)),
+                }
+            }
+        }
+    }
+
+    /// A member's `"key" :` starting at entry `k`; returns the entry of its value.
+    #[inline(always)]
+    fn member_key<S: Sink>(&self, k: usize, sink: &mut S) -> JResult<usize> {
+        match self.entry(k) {
+            Some((_, b'"')) => {}
+            _ => return Err(self.unexpected(k, "a string key")),
+        }
+        let (raw, offset) = self.string_at(k)?;
+        sink.key(raw, offset)?;
+        match self.entry(k + 2) {
+            Some((_, b':')) => Ok(k + 3),
+            _ => Err(self.unexpected(k + 2, "':'")),
+        }
+    }
+
+    #[inline(always)]
+    fn literal<S: Sink>(&self, k: usize, p: usize, word: &[u8], tag: Tag, sink: &mut S) -> JResult<usize> {
+        let input = self.input;
+        let end = p + word.len();
+        if input.get(p..end) != Some(word) || input.get(end).is_some_and(|&b| !DELIMITER[b as usize]) {
+            return Err(Failure::syntax(p, "Invalid literal"));
+        }
+        sink.literal(tag);
+        Ok(k + 1)
+    }
+}
+
+/// A sink that keeps nothing: the walk only checks the document.
+pub(crate) struct CheckSink;
+
+impl Sink for CheckSink {
+    #[inline(always)]
+    fn open(&mut self, _object: bool, _k: usize) -> u32 {
+        0
+    }
+    #[inline(always)]
+    fn close(&mut self, _object: bool, _slot: u32, _count: u32, _next: usize) {}
+    #[inline(always)]
+    fn key(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
+        super::string::check_escapes(raw, offset)
+    }
+    #[inline(always)]
+    fn string(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
+        super::string::check_escapes(raw, offset)
+    }
+    #[inline(always)]
+    fn number(&mut self, _token: &[u8]) {}
+    #[inline(always)]
+    fn literal(&mut self, _tag: Tag) {}
+}
+
+/// Checks like [`CheckSink`] and records, for every container's opening entry, the entry after its
+/// closing bracket, so later passes skip a subtree in one step.
+pub(crate) struct JumpSink<'j> {
+    pub jumps: &'j mut Vec<u32>,
+}
+
+impl Sink for JumpSink<'_> {
+    #[inline(always)]
+    fn open(&mut self, _object: bool, k: usize) -> u32 {
+        k as u32
+    }
+    #[inline(always)]
+    fn close(&mut self, _object: bool, slot: u32, _count: u32, next: usize) {
+        if let Some(j) = self.jumps.get_mut(slot as usize) {
+            *j = next as u32;
+        }
+    }
+    #[inline(always)]
+    fn key(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
+        super::string::check_escapes(raw, offset)
+    }
+    #[inline(always)]
+    fn string(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
+        super::string::check_escapes(raw, offset)
+    }
+    #[inline(always)]
+    fn number(&mut self, _token: &[u8]) {}
+    #[inline(always)]
+    fn literal(&mut self, _tag: Tag) {}
+}
