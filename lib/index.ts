@@ -7,3 +7,7 @@ export { OffloopError } from './errors.js';
 export type { OffloopErrorCode, OffloopErrorDetails } from './errors.js';
 export * as kernels from './kernels.js';
 export type { FloatArray, MinMax } from './kernels.js';
+export * as json from './json/index.js';
+export type { JsonInput, JsonOptions, ValidateResult, ParseManyResult } from './json/index.js';
+export * as ndjson from './ndjson.js';
+export type { NdjsonOptions, NdjsonRecords, LineError, StreamOptions, ColumnSpec, ColumnType, Columns, OnError } from './ndjson.js';

@@ -132,14 +132,15 @@ export function stats(): Stats {
   };
 }
 
-const NATIVE_MESSAGE = /^([A-Z][A-Z0-9_]+): ([\s\S]*)$/;
+const NATIVE_MESSAGE = /^([A-Z][A-Z0-9_]+)(?:@(\d+):(\d+):(\d+))?: ([\s\S]*)$/;
 
-/** Turns an error thrown by the binding ("ERR_X: message") into an OffloopError. */
+/** Turns an error thrown by the binding ("ERR_X: message" or "ERR_X@offset:line:column: message") into an OffloopError. */
 export function fromNativeError(err: unknown): unknown {
   if (!(err instanceof Error) || err instanceof OffloopError) return err;
   const m = NATIVE_MESSAGE.exec(err.message);
   if (!m) return err;
-  return new OffloopError(m[1] as OffloopErrorCode, m[2] ?? '');
+  const details = m[2] === undefined ? {} : { offset: Number(m[2]), line: Number(m[3]), column: Number(m[4]) };
+  return new OffloopError(m[1] as OffloopErrorCode, m[5] ?? '', details);
 }
 
 /** Calls the binding synchronously, rethrowing its errors as OffloopErrors. */

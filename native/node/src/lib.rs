@@ -7,10 +7,12 @@
 mod args;
 mod completion;
 mod errors;
+mod json;
 mod kernels;
 mod output;
 mod testing;
 
 pub use completion::*;
+pub use json::*;
 pub use kernels::*;
 pub use testing::*;

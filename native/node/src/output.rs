@@ -1,16 +1,29 @@
 //! What a job hands back to JS, and its conversion on the JS thread.
 
-use napi::bindgen_prelude::{Float32Array, Float64Array, ToNapiValue};
+use napi::bindgen_prelude::{Buffer, Float32Array, Float64Array, Int32Array, ToNapiValue, Uint32Array, Uint8Array};
 use napi::sys;
-use offloop_core::error::CoreError;
+use offloop_core::error::{CoreError, CoreResult};
+use offloop_core::json::{Batch, ColumnValues, Columns, StrKind, StringTable, Tape};
 use std::ptr;
 
 pub enum JsOutput {
+    Undefined,
     Number(f64),
     /// Two numbers, as a JS array of length 2.
     Pair(f64, f64),
     F64Array(Vec<f64>),
     F32Array(Vec<f32>),
+    Tape(Tape),
+    /// One tape or error per input document.
+    TapeList(Vec<CoreResult<Tape>>),
+    Batch(Batch),
+    Columns(Columns),
+}
+
+impl ToNapiValue for JsOutput {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        val.into_js(env)
+    }
 }
 
 pub type NapiResult<T> = napi::Result<T>;
@@ -65,8 +78,158 @@ impl JsOutput {
             // SAFETY (both): env is the live environment of this JS-thread callback.
             JsOutput::F64Array(v) => unsafe { Float64Array::to_napi_value(env, Float64Array::new(v)) },
             JsOutput::F32Array(v) => unsafe { Float32Array::to_napi_value(env, Float32Array::new(v)) },
+            JsOutput::Undefined => undefined(env),
+            JsOutput::Tape(t) => tape_to_js(env, t),
+            JsOutput::TapeList(list) => {
+                let items = list
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(t) => tape_to_js(env, t),
+                        Err(e) => error_to_js(env, &e),
+                    })
+                    .collect::<NapiResult<Vec<_>>>()?;
+                array(env, &items)
+            }
+            JsOutput::Batch(b) => {
+                let errors = b.errors.iter().map(|e| error_to_js(env, e)).collect::<NapiResult<Vec<_>>>()?;
+                let fields = [
+                    ("tape", tape_to_js(env, b.tape)?),
+                    ("errors", array(env, &errors)?),
+                    ("lines", number(env, b.lines as f64)?),
+                ];
+                object(env, &fields)
+            }
+            JsOutput::Columns(c) => columns_to_js(env, c),
         }
     }
+}
+
+pub fn object(env: sys::napi_env, fields: &[(&str, sys::napi_value)]) -> NapiResult<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    // SAFETY: env is live; names are valid UTF-8 with explicit lengths.
+    check(unsafe { sys::napi_create_object(env, &mut out) })?;
+    for (name, value) in fields {
+        let key = string(env, name)?;
+        check(unsafe { sys::napi_set_property(env, out, key, *value) })?;
+    }
+    Ok(out)
+}
+
+/// A tape as `{ tags, counts, keys, strings, numbers, bytes, starts, kinds }` (see lib/json/tape.ts);
+/// every field wraps the Rust vector without copying it.
+fn tape_to_js(env: sys::napi_env, t: Tape) -> NapiResult<sys::napi_value> {
+    // SAFETY (all): env is the live environment of this JS-thread call.
+    let fields = unsafe {
+        [
+            ("tags", Uint8Array::to_napi_value(env, Uint8Array::new(t.tags))?),
+            ("counts", Uint32Array::to_napi_value(env, Uint32Array::new(t.counts))?),
+            ("keys", Uint32Array::to_napi_value(env, Uint32Array::new(t.keys))?),
+            ("strings", Uint32Array::to_napi_value(env, Uint32Array::new(t.strings))?),
+            ("numbers", Float64Array::to_napi_value(env, Float64Array::new(t.numbers))?),
+            ("bytes", Buffer::to_napi_value(env, Buffer::from(t.table.bytes))?),
+            ("starts", Uint32Array::to_napi_value(env, Uint32Array::new(t.table.offsets))?),
+            ("kinds", Uint8Array::to_napi_value(env, Uint8Array::new(t.table.kinds))?),
+        ]
+    };
+    object(env, &fields)
+}
+
+/// A JS string from a string-table entry; WTF-8 (lone surrogates) goes through UTF-16.
+fn table_string(env: sys::napi_env, table: &StringTable, id: u32) -> NapiResult<sys::napi_value> {
+    let Some((bytes, kind)) = table.get(id) else { return string(env, "") };
+    let mut out = ptr::null_mut();
+    // SAFETY: env is live; the pointers and lengths describe valid buffers.
+    match kind {
+        StrKind::Ascii => check(unsafe {
+            sys::napi_create_string_latin1(env, bytes.as_ptr().cast(), bytes.len() as isize, &mut out)
+        })?,
+        StrKind::Utf8 => check(unsafe {
+            sys::napi_create_string_utf8(env, bytes.as_ptr().cast(), bytes.len() as isize, &mut out)
+        })?,
+        StrKind::Wtf8 => {
+            let units = wtf8_to_utf16(bytes);
+            check(unsafe { sys::napi_create_string_utf16(env, units.as_ptr(), units.len() as isize, &mut out) })?
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes WTF-8 (UTF-8 that may encode surrogate code points) into UTF-16 code units.
+fn wtf8_to_utf16(b: &[u8]) -> Vec<u16> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i] as u32;
+        let (cp, n) = match c {
+            0..=0x7f => (c, 1),
+            0xc0..=0xdf => (((c & 0x1f) << 6) | (b.get(i + 1).copied().unwrap_or(0) as u32 & 0x3f), 2),
+            0xe0..=0xef => (
+                ((c & 0x0f) << 12)
+                    | ((b.get(i + 1).copied().unwrap_or(0) as u32 & 0x3f) << 6)
+                    | (b.get(i + 2).copied().unwrap_or(0) as u32 & 0x3f),
+                3,
+            ),
+            _ => (
+                ((c & 0x07) << 18)
+                    | ((b.get(i + 1).copied().unwrap_or(0) as u32 & 0x3f) << 12)
+                    | ((b.get(i + 2).copied().unwrap_or(0) as u32 & 0x3f) << 6)
+                    | (b.get(i + 3).copied().unwrap_or(0) as u32 & 0x3f),
+                4,
+            ),
+        };
+        if cp >= 0x10000 {
+            let v = cp - 0x10000;
+            out.push(0xd800 | (v >> 10) as u16);
+            out.push(0xdc00 | (v & 0x3ff) as u16);
+        } else {
+            out.push(cp as u16);
+        }
+        i += n;
+    }
+    out
+}
+
+/// `{ length, columns: [...], valid: [...] }`: typed arrays wrap the Rust vectors; string columns
+/// become JS arrays, each distinct string created once.
+fn columns_to_js(env: sys::napi_env, c: Columns) -> NapiResult<sys::napi_value> {
+    let mut cols = Vec::with_capacity(c.columns.len());
+    let mut valid = Vec::with_capacity(c.columns.len());
+    for col in c.columns {
+        // SAFETY (typed arrays): env is the live environment of this JS-thread call.
+        let values = match col.values {
+            ColumnValues::F64(v) => unsafe { Float64Array::to_napi_value(env, Float64Array::new(v))? },
+            ColumnValues::F32(v) => unsafe { Float32Array::to_napi_value(env, Float32Array::new(v))? },
+            ColumnValues::I32(v) => unsafe { Int32Array::to_napi_value(env, Int32Array::new(v))? },
+            ColumnValues::Bool(v) => unsafe { Uint8Array::to_napi_value(env, Uint8Array::new(v))? },
+            ColumnValues::Str(s) => {
+                let mut made: Vec<Option<sys::napi_value>> = vec![None; s.table.len()];
+                let mut items = Vec::with_capacity(s.ids.len());
+                for &id in &s.ids {
+                    let v = match made.get(id as usize).copied().flatten() {
+                        Some(v) => v,
+                        None => {
+                            let v = table_string(env, &s.table, id)?;
+                            if let Some(slot) = made.get_mut(id as usize) {
+                                *slot = Some(v);
+                            }
+                            v
+                        }
+                    };
+                    items.push(v);
+                }
+                array(env, &items)?
+            }
+        };
+        cols.push(values);
+        valid.push(unsafe { Uint8Array::to_napi_value(env, Uint8Array::new(col.valid))? });
+    }
+    let fields = [
+        ("length", number(env, c.len as f64)?),
+        ("columns", array(env, &cols)?),
+        ("valid", array(env, &valid)?),
+        ("errors", array(env, &[])?),
+    ];
+    object(env, &fields)
 }
 
 /// `[code, message, offset, line, column]`, the last three undefined when the error has no position.

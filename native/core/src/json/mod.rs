@@ -6,6 +6,7 @@
 //! stack, [`walker`]) feeding a sink that decides what to keep. See `docs/json-engine.md`.
 
 mod agreement;
+mod batch;
 mod columns;
 mod document;
 pub mod error;
@@ -24,6 +25,7 @@ mod walker;
 mod tests;
 
 pub use agreement::check_agreement;
+pub use batch::{parse_batch, BadLine, Batch};
 pub use columns::{columns, Column, ColumnType, ColumnValues, Columns, StringColumn};
 pub use document::parse_to_tape;
 pub use ndjson::{parse_lines, parse_many, Lines, Line};

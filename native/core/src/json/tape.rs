@@ -222,6 +222,35 @@ impl TapeBuilder {
     pub(crate) fn open_container(&mut self, object: bool) -> u32 {
         self.open(object, 0)
     }
+
+    /// Where the tape ends now, to undo a value that turned out bad (see `rollback`).
+    pub(crate) fn mark(&self) -> TapeMark {
+        let t = &self.tape;
+        TapeMark { tags: t.tags.len(), counts: t.counts.len(), keys: t.keys.len(), strings: t.strings.len(), numbers: t.numbers.len() }
+    }
+
+    /// Drops everything written since `mark`. Strings already added to the table stay (unreferenced,
+    /// and interned ones stay valid for later values); the bytes of an unfinished string go.
+    pub(crate) fn rollback(&mut self, mark: TapeMark) {
+        let t = &mut self.tape;
+        t.tags.truncate(mark.tags);
+        t.counts.truncate(mark.counts);
+        t.keys.truncate(mark.keys);
+        t.strings.truncate(mark.strings);
+        t.numbers.truncate(mark.numbers);
+        let finished = t.table.offsets.last().copied().unwrap_or(0) as usize;
+        t.table.bytes.truncate(finished);
+    }
+}
+
+/// Lengths of a tape's streams at one moment.
+#[derive(Clone, Copy)]
+pub(crate) struct TapeMark {
+    tags: usize,
+    counts: usize,
+    keys: usize,
+    strings: usize,
+    numbers: usize,
 }
 
 impl Sink for TapeBuilder {

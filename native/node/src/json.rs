@@ -1,0 +1,184 @@
+//! Bindings of the JSON engine. Tapes travel to JS as typed arrays over the Rust vectors (no copy);
+//! lib/json/tape.ts builds the values.
+
+use crate::args::{typed_view, Borrowed, ElementKind};
+use crate::completion::submit;
+use crate::errors::{invalid_arg, to_napi};
+use crate::output::JsOutput;
+use napi::{sys, Env, JsValue, Unknown};
+use napi_derive::napi;
+use offloop_core::error::{CoreError, CoreResult, ErrorCode};
+use offloop_core::json::{self, BadLine, ColumnType, ParseOptions, Pointer};
+use offloop_core::runtime::{run_catching, JobCtx};
+
+fn bytes_arg(env: &Env, value: &Unknown, name: &str) -> napi::Result<Borrowed<u8>> {
+    let view = typed_view(env, value, name)?;
+    if view.kind != ElementKind::U8 {
+        return Err(invalid_arg(format!("{name} must be a Uint8Array or Buffer")));
+    }
+    Ok(view.borrow())
+}
+
+fn options(max_depth: u32) -> ParseOptions {
+    ParseOptions { max_depth: max_depth as usize }
+}
+
+fn pointers(list: &[String]) -> napi::Result<Vec<Pointer>> {
+    list.iter().map(|p| Pointer::parse(p).map_err(to_napi)).collect()
+}
+
+fn inline<T>(job: impl FnOnce(&JobCtx) -> CoreResult<T>) -> napi::Result<T> {
+    run_catching(|| job(&JobCtx::inline())).map_err(to_napi)
+}
+
+#[napi]
+pub fn json_parse_submit(env: Env, id: u32, bytes: Unknown, max_depth: u32, cancellable: bool) -> napi::Result<()> {
+    let bytes = bytes_arg(&env, &bytes, "input")?;
+    submit(&env, id, cancellable, move |ctx| {
+        json::parse_to_tape(ctx, bytes.as_slice(), options(max_depth)).map(JsOutput::Tape)
+    })
+}
+
+#[napi(ts_return_type = "object")]
+pub fn json_parse_sync(env: Env, bytes: Unknown, max_depth: u32) -> napi::Result<JsOutput> {
+    let bytes = bytes_arg(&env, &bytes, "input")?;
+    inline(|ctx| json::parse_to_tape(ctx, bytes.as_slice(), options(max_depth))).map(JsOutput::Tape)
+}
+
+#[napi]
+pub fn json_parse_file_submit(env: Env, id: u32, path: String, max_depth: u32, cancellable: bool) -> napi::Result<()> {
+    submit(&env, id, cancellable, move |ctx| {
+        let bytes = std::fs::read(&path)
+            .map_err(|e| CoreError::new(ErrorCode::Io, format!("cannot read {path}: {e}")))?;
+        ctx.checkpoint()?;
+        json::parse_to_tape(ctx, &bytes, options(max_depth)).map(JsOutput::Tape)
+    })
+}
+
+#[napi]
+pub fn json_validate_submit(env: Env, id: u32, bytes: Unknown, max_depth: u32, cancellable: bool) -> napi::Result<()> {
+    let bytes = bytes_arg(&env, &bytes, "input")?;
+    submit(&env, id, cancellable, move |ctx| {
+        json::validate(ctx, bytes.as_slice(), options(max_depth)).map(|()| JsOutput::Undefined)
+    })
+}
+
+#[napi]
+pub fn json_validate_sync(env: Env, bytes: Unknown, max_depth: u32) -> napi::Result<()> {
+    let bytes = bytes_arg(&env, &bytes, "input")?;
+    inline(|ctx| json::validate(ctx, bytes.as_slice(), options(max_depth)))
+}
+
+#[napi]
+pub fn json_select_submit(
+    env: Env,
+    id: u32,
+    bytes: Unknown,
+    selectors: Vec<String>,
+    max_depth: u32,
+    cancellable: bool,
+) -> napi::Result<()> {
+    let bytes = bytes_arg(&env, &bytes, "input")?;
+    let pointers = pointers(&selectors)?;
+    submit(&env, id, cancellable, move |ctx| {
+        json::select(ctx, bytes.as_slice(), &pointers, options(max_depth)).map(JsOutput::Tape)
+    })
+}
+
+#[napi(ts_return_type = "object")]
+pub fn json_select_sync(env: Env, bytes: Unknown, selectors: Vec<String>, max_depth: u32) -> napi::Result<JsOutput> {
+    let bytes = bytes_arg(&env, &bytes, "input")?;
+    let pointers = pointers(&selectors)?;
+    inline(|ctx| json::select(ctx, bytes.as_slice(), &pointers, options(max_depth))).map(JsOutput::Tape)
+}
+
+/// Reads a JS array of byte arrays.
+fn byte_list(env: &Env, list: &Unknown) -> napi::Result<Vec<Borrowed<u8>>> {
+    let (raw_env, raw) = (env.raw(), list.raw());
+    let mut is_array = false;
+    // SAFETY: live handles of this call; out-pointers are locals.
+    unsafe { sys::napi_is_array(raw_env, raw, &mut is_array) };
+    if !is_array {
+        return Err(invalid_arg("inputs must be an array"));
+    }
+    let mut len = 0;
+    unsafe { sys::napi_get_array_length(raw_env, raw, &mut len) };
+    (0..len)
+        .map(|i| {
+            let mut item = std::ptr::null_mut();
+            // SAFETY: i < len of this array.
+            unsafe { sys::napi_get_element(raw_env, raw, i, &mut item) };
+            // SAFETY: item is a live handle in this call's scope.
+            let item = unsafe { <Unknown as napi::bindgen_prelude::FromNapiValue>::from_napi_value(raw_env, item)? };
+            bytes_arg(env, &item, &format!("inputs[{i}]"))
+        })
+        .collect()
+}
+
+#[napi]
+pub fn json_parse_many_submit(env: Env, id: u32, inputs: Unknown, max_depth: u32, cancellable: bool) -> napi::Result<()> {
+    let inputs = byte_list(&env, &inputs)?;
+    submit(&env, id, cancellable, move |ctx| {
+        let slices: Vec<&[u8]> = inputs.iter().map(|b| b.as_slice()).collect();
+        json::parse_many(ctx, &slices, options(max_depth)).map(JsOutput::TapeList)
+    })
+}
+
+#[napi]
+pub fn ndjson_parse_submit(
+    env: Env,
+    id: u32,
+    bytes: Unknown,
+    on_error: u32,
+    max_depth: u32,
+    cancellable: bool,
+) -> napi::Result<()> {
+    let bytes = bytes_arg(&env, &bytes, "input")?;
+    let bad = match on_error {
+        0 => BadLine::Fail,
+        1 => BadLine::Skip,
+        2 => BadLine::Collect,
+        _ => return Err(invalid_arg("onError must be 'throw', 'skip' or 'collect'")),
+    };
+    submit(&env, id, cancellable, move |ctx| {
+        json::parse_batch(ctx, bytes.as_slice(), options(max_depth), bad).map(JsOutput::Batch)
+    })
+}
+
+fn column_type(name: &str) -> napi::Result<ColumnType> {
+    Ok(match name {
+        "f64" => ColumnType::F64,
+        "f32" => ColumnType::F32,
+        "i32" => ColumnType::I32,
+        "bool" => ColumnType::Bool,
+        "string" => ColumnType::Str,
+        _ => return Err(invalid_arg(format!("unknown column type {name:?}"))),
+    })
+}
+
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn ndjson_columns_submit(
+    env: Env,
+    id: u32,
+    bytes: Unknown,
+    paths: Vec<String>,
+    types: Vec<String>,
+    on_error: u32,
+    cancellable: bool,
+) -> napi::Result<()> {
+    let bytes = bytes_arg(&env, &bytes, "input")?;
+    if paths.len() != types.len() {
+        return Err(invalid_arg("columns: one type per path"));
+    }
+    let fields = pointers(&paths)?
+        .into_iter()
+        .zip(types.iter().map(|t| column_type(t)).collect::<napi::Result<Vec<_>>>()?)
+        .collect::<Vec<_>>();
+    if on_error != 0 {
+        return Err(invalid_arg("columns: only onError 'throw' is supported"));
+    }
+    submit(&env, id, cancellable, move |ctx| {
+        json::columns(ctx, bytes.as_slice(), &fields, ParseOptions::default()).map(JsOutput::Columns)
+    })
+}
