@@ -1,0 +1,228 @@
+import { describe, it, expect } from 'vitest';
+import { isDeepStrictEqual } from 'node:util';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { json, OffloopError } from '../lib/index.js';
+import { corpus, corpusList, hasCorpus, reference } from './helpers/corpus.js';
+import { runChild } from './helpers/child.js';
+
+const CORPUS_FILES = ['twitter.json', 'citm_catalog.json', 'canada.json', 'gsoc-2018.json', 'mesh.json', 'numbers.json'];
+
+describe.runIf(hasCorpus)('JSONTestSuite conformance: the verdict and value of JSON.parse on strict UTF-8', () => {
+  const files = hasCorpus ? corpusList('JSONTestSuite/test_parsing') : [];
+  it('has the suite', () => expect(files.length).toBeGreaterThan(300));
+  for (const mode of ['inline', 'pool'] as const) {
+    it(`agrees on every file (${mode})`, async () => {
+      const mismatches: string[] = [];
+      for (const f of files) {
+        const bytes = corpus(`JSONTestSuite/test_parsing/${f}`);
+        const want = reference(bytes);
+        if (f.startsWith('y_') && !want.ok) throw new Error(`${f}: reference rejects a y_ file`);
+        if (f.startsWith('n_') && want.ok) throw new Error(`${f}: reference accepts an n_ file`);
+        let got: { ok: true; value: unknown } | { ok: false; error: unknown };
+        try {
+          got = { ok: true, value: await json.parse(bytes, { mode }) };
+        } catch (error) {
+          got = { ok: false, error };
+        }
+        if (got.ok !== want.ok) mismatches.push(`${f}: offloop ${got.ok ? 'accepts' : 'rejects'}`);
+        else if (got.ok && want.ok && !isDeepStrictEqual(got.value, want.value)) mismatches.push(`${f}: different value`);
+        else if (!got.ok && !(got.error instanceof OffloopError)) mismatches.push(`${f}: not an OffloopError`);
+        const v = await json.validate(bytes, { mode });
+        if (v.valid !== want.ok) mismatches.push(`${f}: validate says ${v.valid}`);
+      }
+      expect(mismatches).toEqual([]);
+    });
+  }
+});
+
+describe.runIf(hasCorpus)('corpus files deep-equal JSON.parse', () => {
+  for (const f of CORPUS_FILES) {
+    it(f, async () => {
+      const bytes = corpus(`json/${f}`);
+      const want = JSON.parse(bytes.toString('utf8'));
+      expect(isDeepStrictEqual(await json.parse(bytes), want)).toBe(true);
+      expect(isDeepStrictEqual(await json.parse(bytes.toString('utf8'), { mode: 'pool' }), want)).toBe(true);
+      expect(isDeepStrictEqual(json.parseSync(bytes), want)).toBe(true);
+      expect(await json.validate(bytes)).toEqual({ valid: true });
+    });
+  }
+
+  it('parseMany parses them all in parallel, in order', async () => {
+    const inputs = CORPUS_FILES.map((f) => corpus(`json/${f}`));
+    const { values, errors } = await json.parseMany([...inputs, Buffer.from('{"broken": ]')]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.index).toBe(CORPUS_FILES.length);
+    expect(errors[0]!.error.code).toBe('ERR_JSON_SYNTAX');
+    expect(errors[0]!.error.offset).toBe(11);
+    inputs.forEach((b, i) => expect(isDeepStrictEqual(values[i], JSON.parse(b.toString()))).toBe(true));
+    expect(CORPUS_FILES.length in values).toBe(false);
+  });
+
+  it('parseFile reads on the pool', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'offloop-'));
+    const path = join(dir, 'citm.json');
+    writeFileSync(path, corpus('json/citm_catalog.json'));
+    expect(isDeepStrictEqual(await json.parseFile(path), JSON.parse(corpus('json/citm_catalog.json').toString()))).toBe(true);
+    const err = await json.parseFile(join(dir, 'missing.json')).catch((e: unknown) => e);
+    expect((err as OffloopError).code).toBe('ERR_IO');
+  });
+
+  it('gives the same values with OFFLOOP_SIMD=scalar', async () => {
+    const script = `
+      import { json } from './lib/index.ts';
+      import { readFileSync } from 'node:fs';
+      import { isDeepStrictEqual } from 'node:util';
+      import { createHash } from 'node:crypto';
+      const files = ${JSON.stringify(CORPUS_FILES)};
+      const out = [];
+      for (const f of files) {
+        const b = readFileSync('../shared/corpus/json/' + f);
+        out.push(isDeepStrictEqual(await json.parse(b), JSON.parse(b.toString())));
+      }
+      console.log(JSON.stringify(out));`;
+    const r = await runChild(script, { OFFLOOP_SIMD: 'scalar' });
+    expect(r.stdout.trim()).toBe(JSON.stringify(CORPUS_FILES.map(() => true)));
+  });
+});
+
+describe('JSON.parse semantics', () => {
+  const cases = [
+    '{"a":1,"b":2,"a":3}',
+    '{"__proto__":{"x":1},"y":2}',
+    '{"2":"b","1":"a","x":0}',
+    '[-0, 0, 1e400, -1e400, 1e-400, 123456789012345678901234567890, 0.1, 5e-324, 1.7976931348623157e308]',
+    '["\\ud800", "\\udc00x", "\\ud83d\\ude00", "\\u0000", "é", "\\/"]',
+    '\ufeff{"bom": true}',
+    '  \t\r\n 42 \n',
+    '"just a string"',
+    'null',
+  ];
+  for (const text of cases) {
+    it(`matches for ${JSON.stringify(text).slice(0, 50)}`, async () => {
+      const bytes = Buffer.from(text);
+      const want = reference(bytes);
+      expect(want.ok).toBe(true);
+      const got = await json.parse(bytes);
+      if (want.ok) expect(isDeepStrictEqual(got, want.value)).toBe(true);
+      if (text.includes('__proto__')) {
+        expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+        expect(Object.hasOwn(got as object, '__proto__')).toBe(true);
+      }
+      if (text.startsWith('[-0')) expect(Object.is((got as number[])[0], -0)).toBe(true);
+    });
+  }
+});
+
+describe('errors', () => {
+  it('gives ERR_JSON_SYNTAX with offset, line, column and an excerpt', async () => {
+    const err = (await json.parse('{\n  "a": [1, 2,,]\n}').catch((e: unknown) => e)) as OffloopError;
+    expect(err).toBeInstanceOf(OffloopError);
+    expect(err.code).toBe('ERR_JSON_SYNTAX');
+    expect(err.offset).toBe(15);
+    expect(err.line).toBe(2);
+    expect(err.column).toBe(14);
+    expect(err.excerpt).toContain('[1, 2,,]');
+    expect(err.message).toMatch(/line 2/);
+  });
+
+  it('gives ERR_INVALID_UTF8 for bad bytes', async () => {
+    const err = (await json.parse(Buffer.from([0x22, 0xff, 0x22])).catch((e: unknown) => e)) as OffloopError;
+    expect(err.code).toBe('ERR_INVALID_UTF8');
+    expect(err.offset).toBe(1);
+  });
+
+  it('gives ERR_JSON_DEPTH for 100 000 nested [ instead of crashing', async () => {
+    const deep = Buffer.alloc(100_000, '[');
+    for (const mode of ['inline', 'pool'] as const) {
+      const err = (await json.parse(deep, { mode }).catch((e: unknown) => e)) as OffloopError;
+      expect(err.code).toBe('ERR_JSON_DEPTH');
+    }
+    const ok = Buffer.from('['.repeat(5000) + ']'.repeat(5000));
+    expect(Array.isArray(await json.parse(ok))).toBe(true);
+    const err = (await json.parse(ok, { maxDepth: 100 }).catch((e: unknown) => e)) as OffloopError;
+    expect(err.code).toBe('ERR_JSON_DEPTH');
+  });
+
+  it('validate never throws for bad JSON, but does for a bad argument', async () => {
+    const v = await json.validate('[1, 2');
+    expect(v.valid).toBe(false);
+    if (!v.valid) expect(v.error.code).toBe('ERR_JSON_SYNTAX');
+    await expect(json.validate(42 as never)).rejects.toThrow(OffloopError);
+  });
+
+  it('rejects inputs that are not bytes or strings', async () => {
+    for (const bad of [42, null, [1, 2], { a: 1 }, new Float64Array(2)]) {
+      const err = await json.parse(bad as never).catch((e: unknown) => e);
+      expect((err as OffloopError).code).toBe('ERR_INVALID_ARG');
+    }
+  });
+});
+
+describe('select', () => {
+  const doc = Buffer.from(
+    JSON.stringify({ statuses: [{ id: 1, user: { name: 'a' } }, { id: 2, user: { name: 'b' } }, { id: 3 }], 'a/b': { 'm~n': 7 }, meta: { count: 3 } }),
+  );
+  it('takes JSON Pointers with * for every array element', async () => {
+    const out = await json.select(doc, {
+      ids: '/statuses/*/id',
+      names: '/statuses/*/user/name',
+      n: '/meta/count',
+      escaped: '/a~1b/m~0n',
+      missing: '/nope/x',
+      whole: '',
+      second: '/statuses/1',
+    });
+    expect(out).toEqual({
+      ids: [1, 2, 3],
+      names: ['a', 'b', undefined],
+      n: 3,
+      escaped: 7,
+      missing: undefined,
+      whole: JSON.parse(doc.toString()),
+      second: { id: 2, user: { name: 'b' } },
+    });
+  });
+
+  it.runIf(hasCorpus)('agrees with JSON.parse on twitter.json', async () => {
+    const t = corpus('json/twitter.json');
+    const ref = JSON.parse(t.toString());
+    const out = await json.select(t, { ids: '/statuses/*/id_str', n: '/search_metadata/count', users: '/statuses/*/user/screen_name' });
+    expect(out.ids).toEqual(ref.statuses.map((s: { id_str: string }) => s.id_str));
+    expect(out.users).toEqual(ref.statuses.map((s: { user: { screen_name: string } }) => s.user.screen_name));
+    expect(out.n).toBe(ref.search_metadata.count);
+  });
+
+  it('rejects a malformed pointer and a syntax error anywhere in the document', async () => {
+    expect(((await json.select(doc, { x: 'no-slash' }).catch((e: unknown) => e)) as OffloopError).code).toBe('ERR_INVALID_ARG');
+    expect(((await json.select('{"a":1,}', { a: '/a' }).catch((e: unknown) => e)) as OffloopError).code).toBe('ERR_JSON_SYNTAX');
+  });
+});
+
+describe('off the event loop', () => {
+  it('builds a large document in slices: no long event-loop stall', async () => {
+    const items = Array.from({ length: 120_000 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['x', 'y'], price: i * 0.5, ok: i % 2 === 0 }));
+    const big = Buffer.from(JSON.stringify({ items }));
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    const tick = setInterval(() => {}, 1);
+    h.enable();
+    const value = (await json.parse(big)) as { items: unknown[] };
+    h.disable();
+    clearInterval(tick);
+    expect(value.items).toHaveLength(items.length);
+    expect(isDeepStrictEqual(value, { items })).toBe(true);
+    // JSON.parse of this document blocks for its whole parse; offloop's slices are 4 ms.
+    expect(h.max / 1e6).toBeLessThan(40);
+  });
+
+  it('aborts a parse', async () => {
+    const big = Buffer.from(JSON.stringify(Array.from({ length: 200_000 }, (_, i) => ({ i }))));
+    const ac = new AbortController();
+    const p = json.parse(big, { signal: ac.signal, mode: 'pool' });
+    ac.abort();
+    const err = await p.catch((e: unknown) => e);
+    expect((err as DOMException).name).toBe('AbortError');
+  });
+});
