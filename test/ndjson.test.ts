@@ -1,0 +1,173 @@
+import { describe, it, expect } from 'vitest';
+import { isDeepStrictEqual } from 'node:util';
+import { Readable } from 'node:stream';
+import { ndjson, OffloopError, stats } from '../lib/index.js';
+import { corpus, hasCorpus } from './helpers/corpus.js';
+import { seeded } from './helpers/random.js';
+
+function lines(text: string): unknown[] {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l));
+}
+
+/** Splits `buf` into chunks of random sizes (1..max bytes). */
+function chunked(buf: Buffer, seed: number, max: number): Buffer[] {
+  const r = seeded(seed);
+  const out: Buffer[] = [];
+  for (let i = 0; i < buf.length; ) {
+    const n = 1 + Math.floor(r() * max);
+    out.push(buf.subarray(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
+const synthetic = Buffer.from(
+  Array.from({ length: 5000 }, (_, i) =>
+    JSON.stringify({ id: i, name: `n${i % 37} é`, price: i % 11 === 0 ? null : i * 1.25, ok: i % 3 === 0, nested: { v: i % 7 } }),
+  ).join('\n') + '\n',
+);
+
+describe('ndjson.parse', () => {
+  it.runIf(hasCorpus)('deep-equals JSON.parse per line on the corpus file', async () => {
+    const b = corpus('ndjson/amazon_cellphones.ndjson');
+    const got = await ndjson.parse(b);
+    expect(isDeepStrictEqual([...got], lines(b.toString()))).toBe(true);
+    expect(got.errors).toEqual([]);
+  });
+
+  it('handles CRLF, blank lines and a last line without LF', async () => {
+    const got = await ndjson.parse('{"a":1}\r\n\n  \n[2]\r\n"three"');
+    expect([...got]).toEqual([{ a: 1 }, [2], 'three']);
+  });
+
+  it('onError: throw gives the 1-based line number', async () => {
+    const err = (await ndjson.parse('1\n2\n{"x":\n4\n').catch((e: unknown) => e)) as OffloopError;
+    expect(err.code).toBe('ERR_JSON_SYNTAX');
+    expect(err.line).toBe(3);
+    expect(err.message).toMatch(/line 3/);
+  });
+
+  it('onError: skip and collect drop bad lines; collect reports each', async () => {
+    const text = '1\n{bad\n3\n[4,\n\n"six"\n';
+    expect([...(await ndjson.parse(text, { onError: 'skip' }))]).toEqual([1, 3, 'six']);
+    const collected = await ndjson.parse(text, { onError: 'collect' });
+    expect([...collected]).toEqual([1, 3, 'six']);
+    expect(collected.errors.map((e) => e.line)).toEqual([2, 4]);
+    expect(collected.errors.every((e) => e.error instanceof OffloopError && e.error.line === e.line)).toBe(true);
+  });
+
+  it('parses a large input across the pool, in order', async () => {
+    const got = await ndjson.parse(synthetic);
+    expect(isDeepStrictEqual([...got], lines(synthetic.toString()))).toBe(true);
+  });
+});
+
+describe('ndjson.stream', () => {
+  it('joins records split across chunk boundaries and yields in order', async () => {
+    const want = lines(synthetic.toString());
+    for (const [seed, max] of [
+      [1, 7],
+      [2, 300],
+      [3, 70_000],
+    ] as const) {
+      const got: unknown[] = [];
+      for await (const batch of ndjson.stream(Readable.from(chunked(synthetic, seed, max)), { batchBytes: 8 * 1024 })) {
+        got.push(...batch);
+      }
+      expect(isDeepStrictEqual(got, want)).toBe(true);
+    }
+  });
+
+  it('numbers lines across batches in errors', async () => {
+    const text = Array.from({ length: 400 }, (_, i) => (i === 250 ? '{oops' : JSON.stringify({ i }))).join('\n');
+    const batches: { n: number; errors: number[] }[] = [];
+    for await (const b of ndjson.stream([Buffer.from(text)], { batchBytes: 512, onError: 'collect' })) {
+      batches.push({ n: b.length, errors: b.errors.map((e) => e.line) });
+    }
+    expect(batches.reduce((a, b) => a + b.n, 0)).toBe(399);
+    expect(batches.flatMap((b) => b.errors)).toEqual([251]);
+    const err = await (async () => {
+      for await (const _ of ndjson.stream([Buffer.from(text)], { batchBytes: 512 })) void _;
+    })().catch((e: unknown) => e);
+    expect((err as OffloopError).line).toBe(251);
+  });
+
+  it('pauses reading the source while maxInFlight batches are parsing', async () => {
+    let pulled = 0;
+    async function* source(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < 50; i++) {
+        pulled++;
+        yield Buffer.from(`${JSON.stringify({ i, pad: 'x'.repeat(100) })}\n`);
+      }
+    }
+    const it = ndjson.stream(source(), { batchBytes: 1, maxInFlight: 2 })[Symbol.asyncIterator]();
+    const first = await it.next();
+    expect(first.done).toBe(false);
+    // One batch was yielded, so at most maxInFlight more were read.
+    expect(pulled).toBeLessThanOrEqual(4);
+    await it.return?.(undefined);
+  });
+});
+
+describe('ndjson.columns', () => {
+  it('extracts typed columns with validity masks', async () => {
+    const text = [
+      '{"id": 1, "price": 2.5, "ok": true, "name": "a", "n": {"v": 7}}',
+      '{"id": 2, "price": null, "ok": false, "name": "b"}',
+      '{"id": "3", "ok": 1, "name": "a", "n": {"v": 1.5}}',
+      '',
+      '{"id": 4, "price": 1e3, "ok": true, "name": "\\u00e9\\ud800"}',
+    ].join('\n');
+    const c = await ndjson.columns(text, {
+      fields: {
+        id: { path: '/id', type: 'i32' },
+        price: { path: '/price', type: 'f64' },
+        price32: { path: '/price', type: 'f32' },
+        ok: { path: '/ok', type: 'bool' },
+        name: { path: '/name', type: 'string' },
+        v: { path: '/n/v', type: 'i32' },
+      },
+    });
+    expect(c.length).toBe(4);
+    expect([...(c.columns.id as Int32Array)]).toEqual([1, 2, 0, 4]);
+    expect([...c.valid.id!]).toEqual([1, 1, 0, 1]);
+    expect([...c.valid.price!]).toEqual([1, 0, 0, 1]);
+    expect((c.columns.price as Float64Array)[0]).toBe(2.5);
+    expect((c.columns.price as Float64Array)[3]).toBe(1000);
+    expect(c.columns.price32).toBeInstanceOf(Float32Array);
+    expect([...(c.columns.ok as Uint8Array)]).toEqual([1, 0, 0, 1]);
+    expect([...c.valid.ok!]).toEqual([1, 1, 0, 1]);
+    expect(c.columns.name).toEqual(['a', 'b', 'a', 'é\ud800']);
+    expect([...c.valid.v!]).toEqual([1, 0, 0, 0]);
+  });
+
+  it('matches JSON.parse per line on a large input', async () => {
+    const c = await ndjson.columns(synthetic, {
+      fields: { id: { path: '/id', type: 'f64' }, name: { path: '/name', type: 'string' }, v: { path: '/nested/v', type: 'i32' } },
+    });
+    const want = lines(synthetic.toString()) as { id: number; name: string; nested: { v: number } }[];
+    expect(c.length).toBe(want.length);
+    expect([...(c.columns.id as Float64Array)]).toEqual(want.map((r) => r.id));
+    expect(c.columns.name).toEqual(want.map((r) => r.name));
+    expect([...(c.columns.v as Int32Array)]).toEqual(want.map((r) => r.nested.v));
+  });
+
+  it('rejects bad specs and bad lines', async () => {
+    const bad = await ndjson.columns('{}', { fields: { a: { path: '/a', type: 'f16' as never } } }).catch((e: unknown) => e);
+    expect((bad as OffloopError).code).toBe('ERR_INVALID_ARG');
+    const syntax = (await ndjson.columns('{"a":1}\n{"a":\n', { fields: { a: { path: '/a', type: 'f64' } } }).catch((e: unknown) => e)) as OffloopError;
+    expect(syntax.code).toBe('ERR_JSON_SYNTAX');
+    expect(syntax.line).toBe(2);
+  });
+});
+
+describe('stats after NDJSON work', () => {
+  it('left nothing queued or running', () => {
+    expect(stats().queued).toBe(0);
+    expect(stats().running).toBe(0);
+  });
+});
