@@ -1,0 +1,216 @@
+/**
+ * JSON benchmarks, each against JSON.parse in the same run: validate and select throughput,
+ * json.parse main-thread and wall time (also vs a piscina worker), event-loop delay while parsing
+ * a 64 MB document, NDJSON to typed columns, and the service scenario.
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { json, ndjson, stats } from '../lib/index.js';
+import { corpusFile, generateDocument, generateNdjson } from './data.js';
+import { runService } from './service.js';
+import { type BenchRow, log, median, timeMs } from './util.js';
+
+const MB = 1e6;
+const threads = stats().threads;
+
+function mbps(bytes: number, ms: number): number {
+  return bytes / MB / (ms / 1000);
+}
+
+/** Main-thread busy time (event-loop utilization's active ms) and wall ms of one awaited call. */
+async function mainThreadMs(fn: () => unknown): Promise<{ active: number; wall: number }> {
+  const e0 = performance.eventLoopUtilization();
+  const t0 = performance.now();
+  await fn();
+  const wall = performance.now() - t0;
+  const e1 = performance.eventLoopUtilization(e0);
+  return { active: e1.active, wall };
+}
+
+async function medianOf(runs: number, fn: () => Promise<{ active: number; wall: number }>): Promise<{ active: number; wall: number }> {
+  await fn();
+  const a: number[] = [];
+  const w: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await fn();
+    a.push(r.active);
+    w.push(r.wall);
+  }
+  return { active: median(a), wall: median(w) };
+}
+
+async function throughput(docs: [string, Buffer][]): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const [name, bytes] of docs) {
+    const jsonParseMs = await timeMs(() => JSON.parse(bytes.toString('utf8')), 5);
+    const rival = mbps(bytes.length, jsonParseMs);
+    const v1 = mbps(bytes.length, await timeMs(() => json.validate(bytes, { mode: 'inline' }), 7));
+    const vN = mbps(bytes.length, await timeMs(() => json.validate(bytes, { mode: 'pool' }), 7));
+    const selectors: Record<string, string> = name.startsWith('twitter')
+      ? { ids: '/statuses/*/id', n: '/search_metadata/count' }
+      : name.startsWith('citm')
+        ? { names: '/areaNames', events: '/events/138586341/name' }
+        : name.startsWith('canada')
+          ? { type: '/type', first: '/features/0/properties' }
+          : { first: '/items/0', count: '/items/1000/id' };
+    const s1 = mbps(bytes.length, await timeMs(() => json.select(bytes, selectors, { mode: 'inline' }), 7));
+    const sN = mbps(bytes.length, await timeMs(() => json.select(bytes, selectors, { mode: 'pool' }), 7));
+    const base = { group: 'JSON throughput (MB/s; rival: JSON.parse of the decoded text)', unit: 'MB/s', rival, rivalName: 'JSON.parse', better: 'higher' as const };
+    const perCore = name === 'twitter.json' || name === 'citm_catalog.json';
+    rows.push(
+      { ...base, name: `validate, 1 thread: ${name}`, offloop: v1, ...(perCore ? { goal: '>= 1 500 MB/s per core', goalMet: v1 >= 1500 } : {}) },
+      { ...base, name: `validate, ${threads} threads: ${name}`, offloop: vN },
+      { ...base, name: `select, 1 thread: ${name}`, offloop: s1, goal: '>= 1 000 MB/s per core', goalMet: s1 >= 1000 },
+      { ...base, name: `select, ${threads} threads: ${name}`, offloop: sN },
+    );
+  }
+  return rows;
+}
+
+async function parseTimes(docs: [string, Buffer][]): Promise<BenchRow[]> {
+  const piscina = new Piscina({
+    filename: fileURLToPath(new URL('./workers/json-parse.mjs', import.meta.url)),
+    minThreads: threads,
+    maxThreads: threads,
+  });
+  const rows: BenchRow[] = [];
+  for (const [name, bytes] of docs) {
+    const runs = bytes.length > 10 * MB ? 3 : 9;
+    const rival = await medianOf(runs, () => mainThreadMs(() => JSON.parse(bytes.toString('utf8'))));
+    const ours = await medianOf(runs, () => mainThreadMs(() => json.parse(bytes, { mode: 'pool' })));
+    const worker = await medianOf(runs, () => mainThreadMs(() => piscina.run(bytes)));
+    const goal = ['canada.json', 'citm_catalog.json', 'twitter.json'].includes(name);
+    const group = 'json.parse: main-thread time and wall time (ms; JSON.parse includes decoding the bytes)';
+    rows.push(
+      {
+        group,
+        name: `main-thread time vs JSON.parse: ${name}`,
+        offloop: ours.active,
+        rival: rival.active,
+        rivalName: 'JSON.parse',
+        unit: 'ms',
+        better: 'lower',
+        ...(goal ? { goal: '<= 1.0 x JSON.parse', goalMet: ours.active <= rival.active } : {}),
+      },
+      { group, name: `wall time vs JSON.parse: ${name}`, offloop: ours.wall, rival: rival.wall, rivalName: 'JSON.parse', unit: 'ms', better: 'lower' },
+      {
+        group,
+        name: `main-thread time vs a piscina worker: ${name}`,
+        offloop: ours.active,
+        rival: worker.active,
+        rivalName: 'piscina worker running JSON.parse',
+        unit: 'ms',
+        better: 'lower',
+      },
+      { group, name: `wall time vs a piscina worker: ${name}`, offloop: ours.wall, rival: worker.wall, rivalName: 'piscina worker running JSON.parse', unit: 'ms', better: 'lower' },
+    );
+  }
+  await piscina.destroy();
+  return rows;
+}
+
+async function loopDelayWhileParsing(big: Buffer): Promise<BenchRow[]> {
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const measure = async (fn: () => unknown): Promise<number> => {
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    const tick = setInterval(() => {}, 1);
+    h.enable();
+    // Let the histogram take samples before and after, so a synchronous stall shows as one long delay.
+    await sleep(20);
+    await fn();
+    await sleep(20);
+    h.disable();
+    clearInterval(tick);
+    return h.max / 1e6;
+  };
+  const rival = await measure(() => JSON.parse(big.toString('utf8')));
+  const ours = await measure(() => json.parse(big));
+  return [
+    {
+      group: 'Event loop while parsing a 64 MB document',
+      name: 'max event-loop delay',
+      offloop: ours,
+      rival,
+      rivalName: 'JSON.parse',
+      unit: 'ms',
+      better: 'lower',
+      goal: '<= 10 ms',
+      goalMet: ours <= 10,
+    },
+  ];
+}
+
+async function columnsThroughput(nd: Buffer, label: string): Promise<BenchRow[]> {
+  const fields = {
+    id: { path: '/id', type: 'f64' as const },
+    price: { path: '/price', type: 'f64' as const },
+    ok: { path: '/inStock', type: 'bool' as const },
+    seller: { path: '/seller/id', type: 'i32' as const },
+  };
+  const ours = await timeMs(() => ndjson.columns(nd, { fields }), 5);
+  const rival = await timeMs(() => {
+    const text = nd.toString('utf8');
+    const id: number[] = [];
+    const price: number[] = [];
+    const ok: boolean[] = [];
+    const seller: number[] = [];
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      const r = JSON.parse(line);
+      id.push(r.id);
+      price.push(r.price);
+      ok.push(r.inStock);
+      seller.push(r.seller?.id);
+    }
+    return id.length;
+  }, 3);
+  return [
+    {
+      group: 'NDJSON to typed columns (MB/s)',
+      name: `4 columns from ${label}`,
+      offloop: mbps(nd.length, ours),
+      rival: mbps(nd.length, rival),
+      rivalName: 'JSON.parse per line into arrays',
+      unit: 'MB/s',
+      better: 'higher',
+      goal: '>= 1 000 MB/s',
+      goalMet: mbps(nd.length, ours) >= 1000,
+    },
+  ];
+}
+
+async function service(): Promise<BenchRow[]> {
+  const body = generateDocument(5 * 1024 * 1024, 5);
+  const rival = await runService('JSON.parse', body);
+  const ours = await runService('offloop', body);
+  const note = `autocannon, 10 connections for 8 s on the cheap endpoint; a 5 MiB ingest posted every 100 ms (${rival.ingests} ingests with JSON.parse, ${ours.ingests} with offloop); ${rival.requests} vs ${ours.requests} cheap requests served`;
+  const group = 'Service scenario: cheap-endpoint latency while 5 MB bodies are ingested (ms)';
+  return [
+    { group, name: 'cheap endpoint p50', offloop: ours.p50, rival: rival.p50, rivalName: 'JSON.parse in the ingest handler', unit: 'ms', better: 'lower', note },
+    { group, name: 'cheap endpoint p99', offloop: ours.p99, rival: rival.p99, rivalName: 'JSON.parse in the ingest handler', unit: 'ms', better: 'lower', goal: '<= 1/5 of JSON.parse', goalMet: ours.p99 <= rival.p99 / 5 },
+    { group, name: 'cheap endpoint max', offloop: ours.max, rival: rival.max, rivalName: 'JSON.parse in the ingest handler', unit: 'ms', better: 'lower' },
+  ];
+}
+
+export async function run(): Promise<BenchRow[]> {
+  const docs: [string, Buffer][] = [];
+  for (const f of ['twitter.json', 'citm_catalog.json', 'canada.json', 'gsoc-2018.json', 'mesh.json']) {
+    const b = corpusFile(`json/${f}`);
+    if (b) docs.push([f, b]);
+  }
+  log('json: generating a 64 MB document');
+  const big = generateDocument(64 * MB);
+  const withBig: [string, Buffer][] = [...docs, ['generated 64 MB', big]];
+  log('json: throughput');
+  const rows = await throughput(withBig);
+  log('json: parse times');
+  rows.push(...(await parseTimes(withBig)));
+  log('json: event-loop delay');
+  rows.push(...(await loopDelayWhileParsing(big)));
+  log('json: NDJSON columns');
+  rows.push(...(await columnsThroughput(generateNdjson(64 * MB), 'a generated 64 MB NDJSON')));
+  log('json: service scenario');
+  rows.push(...(await service()));
+  return rows;
+}
