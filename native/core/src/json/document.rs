@@ -1,7 +1,7 @@
 //! One JSON document through the pipeline, and `parse_to_tape`.
 
 use super::error::{Failure, JResult};
-use super::structural::{self, StructuralIndex};
+use super::structural::{self, StringError, StructuralIndex};
 use super::tape::{Tape, TapeBuilder};
 use super::utf8;
 use super::walker::{Frame, Sink, Walker};
@@ -42,17 +42,18 @@ pub(crate) fn walk_document<S: Sink>(
         None => Ok(()),
         Some(&p) => Err(Failure::unexpected(text, p as usize, "end of input after the JSON value")),
     });
-    first_error(result, index.first_control_in_string)
+    first_error(result, index.first_string_error)
 }
 
-/// Reports the control character stage 1 found inside a string if nothing earlier failed, so the
-/// error is the first one in input order.
-fn first_error(result: JResult<()>, control: Option<u32>) -> JResult<()> {
-    let Some(c) = control.map(|c| c as usize) else { return result };
+/// Reports the bad string content stage 1 found if nothing earlier failed, so the error is the
+/// first one in input order.
+fn first_error(result: JResult<()>, string_error: Option<StringError>) -> JResult<()> {
+    let Some(s) = string_error else { return result };
+    let at = s.offset as usize;
     match &result {
         Err(Failure::Other(_)) => result,
-        Err(e) if e.offset().is_some_and(|o| o < c) => result,
-        _ => Err(Failure::syntax(c, "Unescaped control character in string")),
+        Err(e) if e.offset().is_some_and(|o| o < at) => result,
+        _ => Err(Failure::syntax(at, s.message)),
     }
 }
 

@@ -195,13 +195,14 @@ impl Sink for CheckSink {
     }
     #[inline(always)]
     fn close(&mut self, _object: bool, _slot: u32, _count: u32, _next: usize) {}
+    // Stage 1 already checked what is inside strings.
     #[inline(always)]
-    fn key(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
-        super::string::check_escapes(raw, offset)
+    fn key(&mut self, _raw: &[u8], _offset: usize) -> JResult<()> {
+        Ok(())
     }
     #[inline(always)]
-    fn string(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
-        super::string::check_escapes(raw, offset)
+    fn string(&mut self, _raw: &[u8], _offset: usize) -> JResult<()> {
+        Ok(())
     }
     #[inline(always)]
     fn number(&mut self, _token: &[u8]) {}
@@ -226,13 +227,14 @@ impl Sink for JumpSink<'_> {
             *j = next as u32;
         }
     }
+    // Stage 1 already checked what is inside strings.
     #[inline(always)]
-    fn key(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
-        super::string::check_escapes(raw, offset)
+    fn key(&mut self, _raw: &[u8], _offset: usize) -> JResult<()> {
+        Ok(())
     }
     #[inline(always)]
-    fn string(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
-        super::string::check_escapes(raw, offset)
+    fn string(&mut self, _raw: &[u8], _offset: usize) -> JResult<()> {
+        Ok(())
     }
     #[inline(always)]
     fn number(&mut self, _token: &[u8]) {}
