@@ -37,7 +37,7 @@ pub(crate) fn walk_document<S: Sink>(
     sink: &mut S,
 ) -> JResult<()> {
     let index = &scratch.index;
-    let walker = Walker { input: text, positions: &index.positions, max_depth: opts.max_depth };
+    let walker = Walker::new(text, index, opts.max_depth);
     let result = walker.value(ctx, 0, &mut scratch.stack, sink).and_then(|k| match index.positions.get(k) {
         None => Ok(()),
         Some(&p) => Err(Failure::unexpected(text, p as usize, "end of input after the JSON value")),
@@ -74,6 +74,6 @@ pub(crate) fn parse_into(
     builder: &mut TapeBuilder,
 ) -> JResult<()> {
     let (text, bom) = prepare(ctx, input, scratch)?;
-    builder.reserve_for(scratch.index.positions.len());
+    builder.reserve_for(scratch.index.positions.len(), text.len());
     walk_document(ctx, text, scratch, opts, builder).map_err(|e| e.shifted(bom))
 }

@@ -34,6 +34,18 @@ pub struct StructuralIndex {
     pub positions: Vec<u32>,
     /// The first invalid byte inside a string, if any.
     pub first_string_error: Option<StringError>,
+    /// Bit `b` is set when 64-byte block `b` holds an escape inside a string. Stage 2 unescapes
+    /// only strings that touch such a block and copies the rest as they are.
+    pub escape_blocks: Vec<u64>,
+}
+
+impl StructuralIndex {
+    /// Whether the bytes `start..end` may contain an escape (false means they surely do not).
+    #[inline]
+    pub fn may_have_escape(&self, start: usize, end: usize) -> bool {
+        let (first, last) = (start / 64, end.saturating_sub(1).max(start) / 64);
+        (first..=last).any(|b| self.escape_blocks.get(b / 64).is_some_and(|w| w & (1u64 << (b % 64)) != 0))
+    }
 }
 
 /// An unescaped control character or a bad escape inside a string.
@@ -75,6 +87,8 @@ pub(crate) fn structural_index_at(
     }
     out.positions.clear();
     out.first_string_error = None;
+    out.escape_blocks.clear();
+    out.escape_blocks.resize(input.len().div_ceil(64 * 64), 0);
     #[cfg(target_arch = "x86_64")]
     {
         if level >= SimdLevel::Avx512 && x86::has_avx512() {
@@ -116,6 +130,7 @@ where
     F: Fn(&[u8; 64]) -> BlockMasks,
 {
     let positions = &mut out.positions;
+    let escape_blocks = &mut out.escape_blocks;
     positions.reserve(input.len() / 6 + 64);
     let mut carry = Carry::default();
     let mut first_error: Option<StringError> = None;
@@ -129,8 +144,8 @@ where
         }
         let block: &[u8; 64] = block.try_into().map_err(|_| Failure::syntax(base as usize, "internal block error"))?;
         let (control, escapes) = step(&mut carry, classify(block), base, positions);
-        if (control | escapes) != 0 && first_error.is_none() {
-            first_error = string_error(input, base, control, escapes);
+        if (control | escapes) != 0 {
+            note_string_content(input, base, control, escapes, &mut first_error, escape_blocks);
         }
         base += 64;
     }
@@ -140,17 +155,38 @@ where
         let mut last = [b' '; 64];
         last[..rest.len()].copy_from_slice(rest);
         let (control, escapes) = step(&mut carry, classify(&last), base, positions);
-        if (control | escapes) != 0 && first_error.is_none() {
-            first_error = string_error(input, base, control, escapes);
+        if (control | escapes) != 0 {
+            note_string_content(input, base, control, escapes, &mut first_error, escape_blocks);
         }
     }
     out.first_string_error = first_error;
     Ok(())
 }
 
+/// Records a block with control characters or escapes inside strings: marks it in
+/// `escape_blocks` and keeps the first error.
+#[cold]
+fn note_string_content(
+    input: &[u8],
+    base: u32,
+    control: u64,
+    escapes: u64,
+    first_error: &mut Option<StringError>,
+    escape_blocks: &mut [u64],
+) {
+    if escapes != 0 {
+        let block = base as usize / 64;
+        if let Some(word) = escape_blocks.get_mut(block / 64) {
+            *word |= 1u64 << (block % 64);
+        }
+    }
+    if first_error.is_none() {
+        *first_error = string_error(input, base, control, escapes);
+    }
+}
+
 /// The first error among the control characters `control` and the escapes starting at the
 /// backslashes `escapes` (both inside strings) of the block at `base`.
-#[cold]
 fn string_error(input: &[u8], base: u32, control: u64, mut escapes: u64) -> Option<StringError> {
     let control_at = (control != 0).then(|| base + control.trailing_zeros());
     while escapes != 0 {
