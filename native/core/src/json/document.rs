@@ -1,7 +1,7 @@
 //! One JSON document through the pipeline, and `parse_to_tape`.
 
 use super::error::{Failure, JResult};
-use super::structural::{self, StructuralIndex};
+use super::structural::{self, StringError, StructuralIndex};
 use super::tape::{Tape, TapeBuilder};
 use super::utf8;
 use super::walker::{Frame, Sink, Walker};
@@ -37,22 +37,23 @@ pub(crate) fn walk_document<S: Sink>(
     sink: &mut S,
 ) -> JResult<()> {
     let index = &scratch.index;
-    let walker = Walker { input: text, positions: &index.positions, max_depth: opts.max_depth };
+    let walker = Walker::new(text, index, opts.max_depth);
     let result = walker.value(ctx, 0, &mut scratch.stack, sink).and_then(|k| match index.positions.get(k) {
         None => Ok(()),
         Some(&p) => Err(Failure::unexpected(text, p as usize, "end of input after the JSON value")),
     });
-    first_error(result, index.first_control_in_string)
+    first_error(result, index.first_string_error)
 }
 
-/// Reports the control character stage 1 found inside a string if nothing earlier failed, so the
-/// error is the first one in input order.
-fn first_error(result: JResult<()>, control: Option<u32>) -> JResult<()> {
-    let Some(c) = control.map(|c| c as usize) else { return result };
+/// Reports the bad string content stage 1 found if nothing earlier failed, so the error is the
+/// first one in input order.
+fn first_error(result: JResult<()>, string_error: Option<StringError>) -> JResult<()> {
+    let Some(s) = string_error else { return result };
+    let at = s.offset as usize;
     match &result {
         Err(Failure::Other(_)) => result,
-        Err(e) if e.offset().is_some_and(|o| o < c) => result,
-        _ => Err(Failure::syntax(c, "Unescaped control character in string")),
+        Err(e) if e.offset().is_some_and(|o| o < at) => result,
+        _ => Err(Failure::syntax(at, s.message)),
     }
 }
 
@@ -73,6 +74,6 @@ pub(crate) fn parse_into(
     builder: &mut TapeBuilder,
 ) -> JResult<()> {
     let (text, bom) = prepare(ctx, input, scratch)?;
-    builder.reserve_for(scratch.index.positions.len());
+    builder.reserve_for(scratch.index.positions.len(), text.len());
     walk_document(ctx, text, scratch, opts, builder).map_err(|e| e.shifted(bom))
 }

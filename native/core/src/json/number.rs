@@ -42,8 +42,22 @@ pub(crate) fn scan(input: &[u8], start: usize) -> JResult<usize> {
     Ok(i)
 }
 
+/// The offset of the first non-digit at or after `i`. Eight bytes at a time: in each byte,
+/// `b - 0x30` has its high bit set for `b < 0x30` (and `b >= 0xB0`) and `b + 0x46` for
+/// `0x3A <= b < 0xBA`, so the lowest high bit of either marks the first non-digit. Bytes above it
+/// may be garbled by borrows and carries, which is why only the lowest one is used.
 #[inline(always)]
 fn skip_digits(input: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = input.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let non_digit = (w.wrapping_sub(0x3030_3030_3030_3030) | w.wrapping_add(0x4646_4646_4646_4646)) & 0x8080_8080_8080_8080;
+        if non_digit != 0 {
+            return i + (non_digit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
     while input.get(i).is_some_and(u8::is_ascii_digit) {
         i += 1;
     }
@@ -69,4 +83,21 @@ pub(crate) fn to_f64(token: &[u8]) -> f64 {
     // The grammar is a subset of what fast-float accepts, so this never fails; NaN would only show
     // a broken caller.
     fast_float2::parse::<f64, _>(token).unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skip_digits;
+
+    #[test]
+    fn json_skip_digits_finds_first_non_digit() {
+        for b in 0..=255u8 {
+            for at in 0..12 {
+                let mut input = vec![b'7'; 12];
+                input[at] = b;
+                let expected = if b.is_ascii_digit() { 12 } else { at };
+                assert_eq!(skip_digits(&input, 0), expected, "byte {b:#x} at {at}");
+            }
+        }
+    }
 }

@@ -55,7 +55,7 @@ pub(crate) struct Navigator<'a> {
 impl<'a> Navigator<'a> {
     pub(crate) fn new(text: &'a [u8], scratch: &'a Scratch, opts: ParseOptions) -> Self {
         Navigator {
-            walker: Walker { input: text, positions: &scratch.index.positions, max_depth: opts.max_depth },
+            walker: Walker::new(text, &scratch.index, opts.max_depth),
             jumps: &scratch.jumps,
         }
     }

@@ -8,6 +8,7 @@
 //! decoder may be used.
 
 use super::error::{Failure, JResult};
+use super::structural::{BAD_ESCAPE, BAD_HEX};
 
 /// What a string's bytes need to become a JS string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,41 +32,18 @@ pub(crate) fn kind_of_utf8(bytes: &[u8]) -> StrKind {
     }
 }
 
-/// Checks the escapes of `raw`, the bytes between the quotes of a string starting at `offset`
-/// (the offset of `raw[0]`), without producing the string.
-pub(crate) fn check_escapes(raw: &[u8], offset: usize) -> JResult<()> {
-    let mut i = 0;
-    while let Some(found) = memchr::memchr(b'\\', &raw[i..]) {
-        let at = i + found;
-        i = at + escape_len(raw, at, offset)?;
-    }
-    Ok(())
-}
-
-/// Length of the escape starting at `raw[at]` (a backslash).
-#[inline]
-fn escape_len(raw: &[u8], at: usize, offset: usize) -> JResult<usize> {
-    match raw.get(at + 1) {
-        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(2),
-        Some(b'u') => {
-            hex4(raw, at + 2, offset)?;
-            Ok(6)
-        }
-        _ => Err(Failure::syntax(offset + at, "Invalid escape sequence")),
-    }
-}
-
-/// The value of four hex digits at `raw[at..at + 4]`.
+/// The value of four hex digits at `raw[at..at + 4]`. A digit missing because the string ends is
+/// reported like any other bad digit, at its offset (where the closing quote is), as stage 1 does.
 #[inline]
 fn hex4(raw: &[u8], at: usize, offset: usize) -> JResult<u16> {
-    let digits = raw.get(at..at + 4).ok_or_else(|| Failure::syntax(offset + at, "Incomplete \\u escape"))?;
     let mut v = 0u16;
-    for (k, &d) in digits.iter().enumerate() {
+    for k in 0..4 {
+        let d = raw.get(at + k).copied().unwrap_or(b'"');
         let nibble = match d {
             b'0'..=b'9' => d - b'0',
             b'a'..=b'f' => d - b'a' + 10,
             b'A'..=b'F' => d - b'A' + 10,
-            _ => return Err(Failure::syntax(offset + at + k, "Invalid hex digit in \\u escape")),
+            _ => return Err(Failure::syntax(offset + at + k, BAD_HEX)),
         };
         v = (v << 4) | u16::from(nibble);
     }
@@ -98,7 +76,7 @@ pub(crate) fn unescape_into(raw: &[u8], offset: usize, out: &mut Vec<u8>) -> JRe
             continue;
         }
         if esc != b'u' {
-            return Err(Failure::syntax(offset + at, "Invalid escape sequence"));
+            return Err(Failure::syntax(offset + at, BAD_ESCAPE));
         }
         let unit = hex4(raw, at + 2, offset)?;
         i = at + 6;

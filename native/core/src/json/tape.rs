@@ -14,13 +14,14 @@
 //!
 //! Containers carry their count up front so the builder can preallocate and can walk the tape in
 //! slices with an explicit stack (frame = container, remaining count). String ids index a
-//! [`StringTable`]; keys are always interned and short string values too, so a builder that caches
-//! the JS string per id creates each distinct key once.
+//! [`StringTable`] in which every string, key or value, is interned: equal strings share one id,
+//! so a builder that caches the JS string per id creates each distinct string once. (In
+//! twitter.json 13 345 keys have 94 distinct texts and 4 754 string values about 1 500.)
 
 use super::error::JResult;
 use super::number;
 use super::string::{self, StrKind};
-use super::walker::Sink;
+use super::walker::{RawString, Sink};
 use hashbrown::HashTable;
 use std::hash::Hasher;
 
@@ -131,10 +132,6 @@ impl Tape {
     }
 }
 
-/// String values up to this many bytes are interned like keys: short values (enums, names, codes)
-/// repeat often, long ones rarely do and would only cost hashing.
-const INTERN_MAX: usize = 32;
-
 /// Deduplicates strings in a [`StringTable`] without a second copy of their bytes: the hash table
 /// holds ids and compares against the table's bytes.
 #[derive(Default)]
@@ -177,38 +174,35 @@ pub(crate) struct TapeBuilder {
 }
 
 impl TapeBuilder {
-    /// Reserves room for a document with `entries` structural entries (an upper bound on values).
-    pub(crate) fn reserve_for(&mut self, entries: usize) {
-        self.tape.tags.reserve(entries / 2);
+    /// Reserves room for a document with `entries` structural entries, an upper bound on its
+    /// values, and `text_len` bytes, an upper bound on its string bytes. Untouched capacity is
+    /// never faulted in, so generous bounds cost little and save the copies of growing.
+    pub(crate) fn reserve_for(&mut self, entries: usize, text_len: usize) {
+        let t = &mut self.tape;
+        t.tags.reserve(entries);
+        t.counts.reserve(entries / 2);
+        t.keys.reserve(entries / 4);
+        t.strings.reserve(entries / 2);
+        t.numbers.reserve(entries);
+        t.table.bytes.reserve(text_len);
     }
 
     pub(crate) fn push_tag(&mut self, tag: Tag) {
         self.tape.tags.push(tag as u8);
     }
 
-    /// Adds a string value or key and returns its id.
+    /// Adds a string value or key (interned) and returns its id.
     #[inline]
-    fn add_string(&mut self, raw: &[u8], offset: usize, intern: bool) -> JResult<u32> {
-        let escaped = memchr::memchr(b'\\', raw).is_some();
-        if intern {
-            if !escaped {
-                return Ok(self.interner.intern(&mut self.tape.table, raw, string::kind_of_utf8(raw)));
-            }
-            let mut scratch = std::mem::take(&mut self.scratch);
-            scratch.clear();
-            let kind = string::unescape_into(raw, offset, &mut scratch)?;
-            let id = self.interner.intern(&mut self.tape.table, &scratch, kind);
-            self.scratch = scratch;
-            return Ok(id);
+    fn add_string(&mut self, s: RawString) -> JResult<u32> {
+        if !s.escaped || memchr::memchr(b'\\', s.raw).is_none() {
+            return Ok(self.interner.intern(&mut self.tape.table, s.raw, string::kind_of_utf8(s.raw)));
         }
-        let table = &mut self.tape.table;
-        let kind = if escaped {
-            string::unescape_into(raw, offset, &mut table.bytes)?
-        } else {
-            table.bytes.extend_from_slice(raw);
-            string::kind_of_utf8(raw)
-        };
-        Ok(table.finish(kind))
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let kind = string::unescape_into(s.raw, s.offset, &mut scratch)?;
+        let id = self.interner.intern(&mut self.tape.table, &scratch, kind);
+        self.scratch = scratch;
+        Ok(id)
     }
 
     /// Sets the count of the container opened with `slot` (for containers built outside a walk).
@@ -267,15 +261,15 @@ impl Sink for TapeBuilder {
     }
 
     #[inline(always)]
-    fn key(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
-        let id = self.add_string(raw, offset, true)?;
+    fn key(&mut self, s: RawString) -> JResult<()> {
+        let id = self.add_string(s)?;
         self.tape.keys.push(id);
         Ok(())
     }
 
     #[inline(always)]
-    fn string(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
-        let id = self.add_string(raw, offset, raw.len() <= INTERN_MAX)?;
+    fn string(&mut self, s: RawString) -> JResult<()> {
+        let id = self.add_string(s)?;
         self.push_tag(Tag::String);
         self.tape.strings.push(id);
         Ok(())

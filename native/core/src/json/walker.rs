@@ -7,24 +7,34 @@
 
 use super::error::{Failure, JResult};
 use super::number;
+use super::structural::StructuralIndex;
 use super::tape::Tag;
 use crate::runtime::JobCtx;
 
 /// Structural entries between cancellation checks.
 const ENTRIES_PER_CHECKPOINT: usize = 1 << 16;
 
-/// What a walk produces. Offsets are into the walked input; `raw` string contents are the bytes
-/// between the quotes, still escaped.
+/// What a walk produces. Offsets are into the walked input.
 pub(crate) trait Sink {
     /// A container opens at structural entry `k`; the returned slot comes back at its close.
     fn open(&mut self, object: bool, k: usize) -> u32;
     /// The container opened with `slot` closes with `count` members or elements; `next` is the
     /// entry after its closing bracket.
     fn close(&mut self, object: bool, slot: u32, count: u32, next: usize);
-    fn key(&mut self, raw: &[u8], offset: usize) -> JResult<()>;
-    fn string(&mut self, raw: &[u8], offset: usize) -> JResult<()>;
+    fn key(&mut self, s: RawString) -> JResult<()>;
+    fn string(&mut self, s: RawString) -> JResult<()>;
     fn number(&mut self, token: &[u8]);
     fn literal(&mut self, tag: Tag);
+}
+
+/// A string's bytes between the quotes, still escaped.
+#[derive(Clone, Copy)]
+pub(crate) struct RawString<'a> {
+    pub raw: &'a [u8],
+    /// Input offset of `raw[0]`.
+    pub offset: usize,
+    /// False when stage 1 saw no escape anywhere near: `raw` is the string's text as it is.
+    pub escaped: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -49,10 +59,15 @@ const DELIMITER: [bool; 256] = {
 pub(crate) struct Walker<'a> {
     pub input: &'a [u8],
     pub positions: &'a [u32],
+    pub index: &'a StructuralIndex,
     pub max_depth: usize,
 }
 
 impl<'a> Walker<'a> {
+    pub(crate) fn new(input: &'a [u8], index: &'a StructuralIndex, max_depth: usize) -> Self {
+        Walker { input, positions: &index.positions, index, max_depth }
+    }
+
     #[inline(always)]
     fn entry(&self, k: usize) -> Option<(usize, u8)> {
         let p = *self.positions.get(k)? as usize;
@@ -66,13 +81,18 @@ impl<'a> Walker<'a> {
         Failure::unexpected(self.input, offset, expected)
     }
 
-    /// The string whose opening quote is entry `k`: its raw content and content offset. The next
-    /// entry is its closing quote whenever the string is closed (stage 1 masks everything inside).
+    /// The string whose opening quote is entry `k`: its raw content, content offset, and whether
+    /// it may hold escapes. The next entry is its closing quote whenever the string is closed
+    /// (stage 1 masks everything inside).
     #[inline(always)]
-    fn string_at(&self, k: usize) -> JResult<(&'a [u8], usize)> {
+    fn string_at(&self, k: usize) -> JResult<RawString<'a>> {
         let open = self.positions[k] as usize;
         match self.positions.get(k + 1) {
-            Some(&close) => Ok((&self.input[open + 1..close as usize], open + 1)),
+            Some(&close) => Ok(RawString {
+                raw: &self.input[open + 1..close as usize],
+                offset: open + 1,
+                escaped: self.index.may_have_escape(open + 1, close as usize),
+            }),
             None => Err(Failure::syntax(open, "Unterminated string")),
         }
     }
@@ -114,8 +134,7 @@ impl<'a> Walker<'a> {
                     }
                 }
                 b'"' => {
-                    let (raw, offset) = self.string_at(k)?;
-                    sink.string(raw, offset)?;
+                    sink.string(self.string_at(k)?)?;
                     k += 2;
                 }
                 b't' => k = self.literal(k, p, b"true", Tag::True, sink)?,
@@ -165,8 +184,7 @@ impl<'a> Walker<'a> {
             Some((_, b'"')) => {}
             _ => return Err(self.unexpected(k, "a string key")),
         }
-        let (raw, offset) = self.string_at(k)?;
-        sink.key(raw, offset)?;
+        sink.key(self.string_at(k)?)?;
         match self.entry(k + 2) {
             Some((_, b':')) => Ok(k + 3),
             _ => Err(self.unexpected(k + 2, "':'")),
@@ -195,13 +213,14 @@ impl Sink for CheckSink {
     }
     #[inline(always)]
     fn close(&mut self, _object: bool, _slot: u32, _count: u32, _next: usize) {}
+    // Stage 1 already checked what is inside strings.
     #[inline(always)]
-    fn key(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
-        super::string::check_escapes(raw, offset)
+    fn key(&mut self, _s: RawString) -> JResult<()> {
+        Ok(())
     }
     #[inline(always)]
-    fn string(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
-        super::string::check_escapes(raw, offset)
+    fn string(&mut self, _s: RawString) -> JResult<()> {
+        Ok(())
     }
     #[inline(always)]
     fn number(&mut self, _token: &[u8]) {}
@@ -226,13 +245,14 @@ impl Sink for JumpSink<'_> {
             *j = next as u32;
         }
     }
+    // Stage 1 already checked what is inside strings.
     #[inline(always)]
-    fn key(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
-        super::string::check_escapes(raw, offset)
+    fn key(&mut self, _s: RawString) -> JResult<()> {
+        Ok(())
     }
     #[inline(always)]
-    fn string(&mut self, raw: &[u8], offset: usize) -> JResult<()> {
-        super::string::check_escapes(raw, offset)
+    fn string(&mut self, _s: RawString) -> JResult<()> {
+        Ok(())
     }
     #[inline(always)]
     fn number(&mut self, _token: &[u8]) {}

@@ -1,7 +1,7 @@
 //! The portable and SIMD stage 1 paths give identical results, block by block and end to end.
 
 use super::corpus_dir;
-use crate::json::structural::{classify_portable, structural_index_at, StructuralIndex};
+use crate::json::structural::{classify_portable, structural_index_at, StructuralIndex, BAD_ESCAPE, BAD_HEX, CONTROL_IN_STRING};
 use crate::runtime::JobCtx;
 use crate::simd::SimdLevel;
 use proptest::prelude::*;
@@ -63,7 +63,11 @@ fn json_stage1_marks_strings_and_scalars() {
     let index = index_at(SimdLevel::Portable, input);
     let bytes: Vec<u8> = index.positions.iter().map(|&p| input[p as usize]).collect();
     assert_eq!(bytes, br#"{"":[1,t,""],"":-}"#.to_vec());
-    assert_eq!(index.first_control_in_string, None);
-    let index = index_at(SimdLevel::Portable, b"[\"a\tb\"]");
-    assert_eq!(index.first_control_in_string, Some(3));
+    assert_eq!(index.first_string_error, None);
+    let errors = |input: &[u8]| index_at(SimdLevel::Portable, input).first_string_error.map(|e| (e.offset, e.message));
+    assert_eq!(errors(b"[\"a\tb\"]"), Some((3, CONTROL_IN_STRING)));
+    assert_eq!(errors(b"[\"\\q\", \"\n\"]"), Some((2, BAD_ESCAPE)));
+    assert_eq!(errors(b"[\"\\u12x4\"]"), Some((6, BAD_HEX)));
+    assert_eq!(errors(b"[\"\\u12\"]"), Some((6, BAD_HEX)));
+    assert_eq!(errors(b"[\\q, \"\\\\\\/\\u00e9\"]"), None, "escapes outside strings are stage 2's to reject");
 }
