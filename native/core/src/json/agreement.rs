@@ -25,10 +25,10 @@ pub fn check_agreement(input: &[u8]) -> Result<(), String> {
     match (&parsed, &selected) {
         (Ok(tape), Ok(sel)) => {
             // The root selector's value is the whole tape, so the selection starts with it.
-            if sel.tags.get(..tape.tags.len()) != Some(&tape.tags[..]) || sel.numbers.get(..tape.numbers.len()) != Some(&tape.numbers[..]) {
-                if !tape.numbers.iter().any(|n| n.is_nan()) {
-                    return Err("select(\"\") differs from parse".into());
-                }
+            let bits = |n: &[f64]| n.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+            let numbers_match = sel.numbers.get(..tape.numbers.len()).map(bits) == Some(bits(&tape.numbers));
+            if sel.tags.get(..tape.tags.len()) != Some(&tape.tags[..]) || !numbers_match {
+                return Err("select(\"\") differs from parse".into());
             }
             if sel.tags.first() == Some(&(Tag::Missing as u8)) {
                 return Err("select(\"\") is missing on a valid document".into());

@@ -139,7 +139,7 @@ where
     let mut blocks = 0usize;
     for block in &mut chunks {
         blocks += 1;
-        if blocks % BLOCKS_PER_CHECKPOINT == 0 {
+        if blocks.is_multiple_of(BLOCKS_PER_CHECKPOINT) {
             ctx.checkpoint()?;
         }
         let block: &[u8; 64] = block.try_into().map_err(|_| Failure::syntax(base as usize, "internal block error"))?;

@@ -12,9 +12,9 @@ fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| Value::from(n)),
-        any::<u64>().prop_map(|n| Value::from(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| Value::from(f)),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
         any::<String>().prop_map(Value::String),
         "[a-c\"\\\\/\u{0}-\u{1f}é€😀]{0,12}".prop_map(Value::String),
     ];
@@ -95,7 +95,7 @@ proptest! {
                 // serde_json rejects what JSON.parse accepts: numbers that overflow to Infinity and
                 // lone surrogate escapes.
                 let infinite = tape.numbers.iter().any(|n| n.is_infinite());
-                let lone_surrogate = tape.table.kinds.iter().any(|&k| k == StrKind::Wtf8 as u8);
+                let lone_surrogate = tape.table.kinds.contains(&(StrKind::Wtf8 as u8));
                 prop_assert!(infinite || lone_surrogate, "we accept {:?}, serde_json says {}", String::from_utf8_lossy(&doc), e);
             }
             (Err(e), Ok(_)) => prop_assert!(false, "we reject {:?} ({}), serde_json accepts", String::from_utf8_lossy(&doc), e),
