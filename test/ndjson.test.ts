@@ -39,6 +39,13 @@ describe('ndjson.parse', () => {
     expect(got.errors).toEqual([]);
   });
 
+  it.runIf(hasCorpus)('streams the corpus file in small chunks to the same records', async () => {
+    const b = corpus('ndjson/amazon_cellphones.ndjson');
+    const got: unknown[] = [];
+    for await (const batch of ndjson.stream(Readable.from(chunked(b, 11, 5000)), { batchBytes: 20_000 })) got.push(...batch);
+    expect(isDeepStrictEqual(got, lines(b.toString()))).toBe(true);
+  });
+
   it('handles CRLF, blank lines and a last line without LF', async () => {
     const got = await ndjson.parse('{"a":1}\r\n\n  \n[2]\r\n"three"');
     expect([...got]).toEqual([{ a: 1 }, [2], 'three']);
