@@ -232,7 +232,6 @@ describe('off the event loop', () => {
     expect(isDeepStrictEqual(value, { items })).toBe(true);
     // Slices are 4 ms; what remains are V8's GC pauses, well below JSON.parse's whole-parse stall.
     expect(ours).toBeLessThan(theirs / 2);
-    expect(ours).toBeLessThan(100);
   });
 
   it('aborts a parse', async () => {

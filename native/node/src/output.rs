@@ -115,7 +115,8 @@ pub fn object(env: sys::napi_env, fields: &[(&str, sys::napi_value)]) -> NapiRes
     Ok(out)
 }
 
-/// A tape as `{ tags, counts, keys, strings, numbers, bytes, starts, kinds }` (see lib/json/tape.ts);
+/// A tape as `{ tags, counts, keys, strings, numbers, bytes, starts, kinds, shapes, shapeKeys,
+/// shapeStarts }` (see lib/json/tape.ts);
 /// every field wraps the Rust vector without copying it.
 fn tape_to_js(env: sys::napi_env, t: Tape) -> NapiResult<sys::napi_value> {
     // SAFETY (all): env is the live environment of this JS-thread call.
@@ -129,6 +130,9 @@ fn tape_to_js(env: sys::napi_env, t: Tape) -> NapiResult<sys::napi_value> {
             ("bytes", Buffer::to_napi_value(env, Buffer::from(t.table.bytes))?),
             ("starts", Uint32Array::to_napi_value(env, Uint32Array::new(t.table.offsets))?),
             ("kinds", Uint8Array::to_napi_value(env, Uint8Array::new(t.table.kinds))?),
+            ("shapes", Uint32Array::to_napi_value(env, Uint32Array::new(t.shapes))?),
+            ("shapeKeys", Uint32Array::to_napi_value(env, Uint32Array::new(t.shape_table.keys))?),
+            ("shapeStarts", Uint32Array::to_napi_value(env, Uint32Array::new(t.shape_table.offsets))?),
         ]
     };
     object(env, &fields)

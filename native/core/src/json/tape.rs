@@ -109,6 +109,43 @@ impl StringTable {
     }
 }
 
+/// Object shapes: the key sequence of each distinct object layout. Shape `i`'s key ids are
+/// `keys[offsets[i]..offsets[i + 1]]`, in member order (duplicates kept).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShapeTable {
+    pub keys: Vec<u32>,
+    /// One more entry than there are shapes; starts at 0.
+    pub offsets: Vec<u32>,
+}
+
+impl Default for ShapeTable {
+    fn default() -> Self {
+        ShapeTable { keys: Vec::new(), offsets: vec![0] }
+    }
+}
+
+impl ShapeTable {
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn keys_of(&self, id: u32) -> &[u32] {
+        let i = id as usize;
+        &self.keys[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    /// Appends `other`, whose key ids move up by `key_shift`.
+    fn append(&mut self, other: &ShapeTable, key_shift: u32) {
+        let shift = self.keys.len() as u32;
+        self.keys.extend(other.keys.iter().map(|k| k + key_shift));
+        self.offsets.extend(other.offsets.iter().skip(1).map(|o| o + shift));
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Tape {
     pub tags: Vec<u8>,
@@ -117,18 +154,55 @@ pub struct Tape {
     pub strings: Vec<u32>,
     pub numbers: Vec<f64>,
     pub table: StringTable,
+    /// For each object, in order, the id of its shape in `shape_table`: objects with the same keys
+    /// in the same order share a shape, so the JS builder can create them with one compiled literal.
+    pub shapes: Vec<u32>,
+    pub shape_table: ShapeTable,
 }
 
 impl Tape {
-    /// Appends `other`'s values after this tape's, renumbering its string ids.
+    /// Appends `other`'s values after this tape's, renumbering its string and shape ids.
     pub(crate) fn append(&mut self, other: &Tape) {
         let shift = self.table.len() as u32;
+        let shape_shift = self.shape_table.len() as u32;
         self.tags.extend_from_slice(&other.tags);
         self.counts.extend_from_slice(&other.counts);
         self.keys.extend(other.keys.iter().map(|k| k + shift));
         self.strings.extend(other.strings.iter().map(|s| s + shift));
         self.numbers.extend_from_slice(&other.numbers);
         self.table.append(&other.table);
+        self.shapes.extend(other.shapes.iter().map(|s| s + shape_shift));
+        self.shape_table.append(&other.shape_table, shift);
+    }
+}
+
+/// Deduplicates object shapes: the hash table holds shape ids and compares key sequences.
+#[derive(Default)]
+struct ShapeInterner {
+    ids: HashTable<u32>,
+}
+
+#[inline]
+fn hash_keys(keys: &[u32]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    for &k in keys {
+        h.write_u32(k);
+    }
+    h.write_usize(keys.len());
+    h.finish()
+}
+
+impl ShapeInterner {
+    fn intern(&mut self, table: &mut ShapeTable, keys: &[u32]) -> u32 {
+        let hash = hash_keys(keys);
+        if let Some(&id) = self.ids.find(hash, |&id| table.keys_of(id) == keys) {
+            return id;
+        }
+        table.keys.extend_from_slice(keys);
+        table.offsets.push(table.keys.len() as u32);
+        let id = (table.len() - 1) as u32;
+        self.ids.insert_unique(hash, id, |&id| hash_keys(table.keys_of(id)));
+        id
     }
 }
 
@@ -171,6 +245,12 @@ pub(crate) struct TapeBuilder {
     pub tape: Tape,
     interner: Interner,
     scratch: Vec<u8>,
+    shapes: ShapeInterner,
+    /// Key ids of the objects open now, innermost last (a stack: a nested object's keys are
+    /// dropped when it closes).
+    open_keys: Vec<u32>,
+    /// For each open object: where its keys start in `open_keys`, and its slot in `tape.shapes`.
+    open_objects: Vec<(usize, usize)>,
 }
 
 impl TapeBuilder {
@@ -220,7 +300,16 @@ impl TapeBuilder {
     /// Where the tape ends now, to undo a value that turned out bad (see `rollback`).
     pub(crate) fn mark(&self) -> TapeMark {
         let t = &self.tape;
-        TapeMark { tags: t.tags.len(), counts: t.counts.len(), keys: t.keys.len(), strings: t.strings.len(), numbers: t.numbers.len() }
+        TapeMark {
+            tags: t.tags.len(),
+            counts: t.counts.len(),
+            keys: t.keys.len(),
+            strings: t.strings.len(),
+            numbers: t.numbers.len(),
+            shapes: t.shapes.len(),
+            open_objects: self.open_objects.len(),
+            open_keys: self.open_keys.len(),
+        }
     }
 
     /// Drops everything written since `mark`. Strings already added to the table stay (unreferenced,
@@ -232,6 +321,10 @@ impl TapeBuilder {
         t.keys.truncate(mark.keys);
         t.strings.truncate(mark.strings);
         t.numbers.truncate(mark.numbers);
+        t.shapes.truncate(mark.shapes);
+        // A bad value may have left objects open; their keys and slots go with it.
+        self.open_objects.truncate(mark.open_objects);
+        self.open_keys.truncate(mark.open_keys);
         let finished = t.table.offsets.last().copied().unwrap_or(0) as usize;
         t.table.bytes.truncate(finished);
     }
@@ -245,25 +338,40 @@ pub(crate) struct TapeMark {
     keys: usize,
     strings: usize,
     numbers: usize,
+    shapes: usize,
+    open_objects: usize,
+    open_keys: usize,
 }
 
 impl Sink for TapeBuilder {
     #[inline(always)]
     fn open(&mut self, object: bool, _k: usize) -> u32 {
         self.push_tag(if object { Tag::Object } else { Tag::Array });
+        if object {
+            self.open_objects.push((self.open_keys.len(), self.tape.shapes.len()));
+            self.tape.shapes.push(0);
+        }
         self.tape.counts.push(0);
         (self.tape.counts.len() - 1) as u32
     }
 
     #[inline(always)]
-    fn close(&mut self, _object: bool, slot: u32, count: u32, _next: usize) {
+    fn close(&mut self, object: bool, slot: u32, count: u32, _next: usize) {
         self.set_count(slot, count);
+        if object {
+            if let Some((start, shape_slot)) = self.open_objects.pop() {
+                let id = self.shapes.intern(&mut self.tape.shape_table, &self.open_keys[start..]);
+                self.tape.shapes[shape_slot] = id;
+                self.open_keys.truncate(start);
+            }
+        }
     }
 
     #[inline(always)]
     fn key(&mut self, s: RawString) -> JResult<()> {
         let id = self.add_string(s)?;
         self.tape.keys.push(id);
+        self.open_keys.push(id);
         Ok(())
     }
 
@@ -284,5 +392,45 @@ impl Sink for TapeBuilder {
     #[inline(always)]
     fn literal(&mut self, tag: Tag) {
         self.push_tag(tag);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod shape_tests {
+    use super::*;
+    use crate::json::{parse_to_tape, ParseOptions};
+    use crate::runtime::JobCtx;
+
+    fn key_names(t: &Tape, shape: u32) -> Vec<String> {
+        t.shape_table
+            .keys_of(shape)
+            .iter()
+            .map(|&k| String::from_utf8(t.table.get(k).unwrap().0.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn objects_with_the_same_keys_share_a_shape() {
+        let input = br#"{"a":1,"b":{"c":2},"d":[{"a":1,"b":3},{"a":0,"b":{"c":[]}},{"b":1,"a":2},{"x":1,"x":2}]}"#;
+        let t = parse_to_tape(&JobCtx::inline(), input, ParseOptions::default()).unwrap();
+        // Objects in document order: root, {c}, {a,b}, {a,b}, {c}, {b,a}, {x,x}.
+        let names: Vec<Vec<String>> = t.shapes.iter().map(|&s| key_names(&t, s)).collect();
+        let want: Vec<Vec<&str>> =
+            vec![vec!["a", "b", "d"], vec!["c"], vec!["a", "b"], vec!["a", "b"], vec!["c"], vec!["b", "a"], vec!["x", "x"]];
+        assert_eq!(names, want);
+        assert_eq!(t.shapes[2], t.shapes[3]);
+        assert_eq!(t.shapes[1], t.shapes[4]);
+        assert_ne!(t.shapes[2], t.shapes[5], "key order is part of the shape");
+        assert_eq!(t.shape_table.len(), 5);
+    }
+
+    #[test]
+    fn append_renumbers_shapes_and_their_keys() {
+        let ctx = JobCtx::inline();
+        let mut a = parse_to_tape(&ctx, br#"{"p":1}"#, ParseOptions::default()).unwrap();
+        let b = parse_to_tape(&ctx, br#"[{"q":2},{"p":3}]"#, ParseOptions::default()).unwrap();
+        a.append(&b);
+        let names: Vec<Vec<String>> = a.shapes.iter().map(|&s| key_names(&a, s)).collect();
+        assert_eq!(names, vec![vec!["p"], vec!["q"], vec!["p"]]);
     }
 }
