@@ -87,23 +87,31 @@ export class TaskGraph {
         if (!this.#tasks.has(dep)) throw invalidArg(`task "${task.name}" depends on unknown task "${dep}"`);
       }
     }
-    // Depth-first search; a dependency still on the stack closes a cycle.
+    // Iterative depth-first search (deep graphs must not overflow the call stack); a dependency
+    // that is still on the path closes a cycle.
     const state = new Map<string, 'active' | 'done'>();
-    const stack: string[] = [];
-    const visit = (name: string): void => {
-      const s = state.get(name);
-      if (s === 'done') return;
-      if (s === 'active') {
-        const cycle = [...stack.slice(stack.indexOf(name)), name];
-        throw invalidArg(`cycle: ${cycle.join(' -> ')}`);
+    for (const root of this.#tasks.keys()) {
+      if (state.has(root)) continue;
+      const path: string[] = [root];
+      const nextDep: number[] = [0];
+      state.set(root, 'active');
+      while (path.length > 0) {
+        const top = path.length - 1;
+        const name = path[top]!;
+        const dep = this.#tasks.get(name)!.deps[nextDep[top]!++];
+        if (dep === undefined) {
+          state.set(name, 'done');
+          path.pop();
+          nextDep.pop();
+        } else if (state.get(dep) === 'active') {
+          throw invalidArg(`cycle: ${[...path.slice(path.indexOf(dep)), dep].join(' -> ')}`);
+        } else if (!state.has(dep)) {
+          state.set(dep, 'active');
+          path.push(dep);
+          nextDep.push(0);
+        }
       }
-      state.set(name, 'active');
-      stack.push(name);
-      for (const dep of this.#tasks.get(name)!.deps) visit(dep);
-      stack.pop();
-      state.set(name, 'done');
-    };
-    for (const name of this.#tasks.keys()) visit(name);
+    }
   }
 }
 
@@ -177,23 +185,29 @@ class GraphRun {
     this.#checkDone();
   }
 
-  /** Records a task's outcome and releases (or fails) the dependents whose last dependency it was. */
+  /**
+   * Records a task's outcome and releases (or fails) the dependents whose last dependency it was.
+   * A worklist rather than recursion, so a long chain of failing dependents cannot overflow the stack.
+   */
   #record(name: string, ok: boolean, value: unknown): void {
-    (ok ? this.#results : this.#errors).set(name, value);
-    this.#settled++;
-    for (const child of this.#dependents.get(name)!) {
-      const left = this.#waiting.get(child)! - 1;
-      this.#waiting.set(child, left);
-      if (left > 0) continue;
-      // All deps settled: the outcome is decided by the deps alone, never by which settled first.
-      const task = this.#byName.get(child)!;
-      const failed = task.deps.find((d) => this.#errors.has(d));
-      if (failed === undefined) {
-        this.#ready.push(child);
-      } else {
+    const work: [string, boolean, unknown][] = [[name, ok, value]];
+    for (let item = work.pop(); item; item = work.pop()) {
+      const [task, succeeded, outcome] = item;
+      (succeeded ? this.#results : this.#errors).set(task, outcome);
+      this.#settled++;
+      for (const child of this.#dependents.get(task)!) {
+        const left = this.#waiting.get(child)! - 1;
+        this.#waiting.set(child, left);
+        if (left > 0) continue;
+        // All deps settled: the outcome is decided by the deps alone, never by which settled first.
+        const failed = this.#byName.get(child)!.deps.find((d) => this.#errors.has(d));
+        if (failed === undefined) {
+          this.#ready.push(child);
+          continue;
+        }
         const cause = this.#errors.get(failed);
         const origin = cause instanceof DependencyError ? cause.origin : failed;
-        this.#record(child, false, new DependencyError(child, failed, origin, cause));
+        work.push([child, false, new DependencyError(child, failed, origin, cause)]);
       }
     }
   }

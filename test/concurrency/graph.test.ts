@@ -182,3 +182,16 @@ describe('TaskGraph', () => {
     );
   });
 });
+
+describe('TaskGraph at scale', () => {
+  it('fails a 50 000-task chain below a failing root without overflowing the stack', async () => {
+    const g = new TaskGraph().add('t0', () => {
+      throw new Error('root');
+    });
+    for (let i = 1; i < 50_000; i++) g.add(`t${i}`, [`t${i - 1}`], () => i);
+    const { results, errors } = await g.run();
+    expect(results.size).toBe(0);
+    expect(errors.size).toBe(50_000);
+    expect(errors.get('t49999')).toMatchObject({ dependency: 't49998', origin: 't0' });
+  });
+});
