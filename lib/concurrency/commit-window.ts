@@ -79,9 +79,8 @@ export class CommitWindow {
    */
   async begin(offset: number, options: { signal?: AbortSignal } = {}): Promise<void> {
     if (!Number.isSafeInteger(offset) || offset < this.#committable || offset <= this.#lastBegun) {
-      throw invalidArg(
-        `offset ${String(offset)} must be an integer >= ${this.#committable} and greater than the last begun (${this.#lastBegun})`,
-      );
+      const after = this.#lastBegun === Number.NEGATIVE_INFINITY ? '' : ` and greater than the last begun (${this.#lastBegun})`;
+      throw invalidArg(`offset ${String(offset)} must be an integer >= ${this.#committable}${after}`);
     }
     const { signal } = options;
     if (signal?.aborted) throw abortError(signal);
