@@ -4,13 +4,13 @@
  * at any point, a restart resumes from that offset: every record is processed at least once.
  *
  * Run:  npx tsx examples/stream-consumer.ts [--dir DIR] [--records N] [--crash-after K]
- *   --dir          working directory for input.ndjson, state.json and processed.log (default: ./.stream-demo)
+ *   --dir          working directory for input.ndjson, state.json and processed.log (default: $TMPDIR/offloop-stream-demo)
  *   --records      records the producer writes on the first run (default 5000)
  *   --crash-after  exit abruptly (exit code 3) after processing K records in this run
  */
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, appendFileSync } from 'node:fs';
-import { createWriteStream } from 'node:fs';
+import { appendFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { ndjson } from '../lib/index.js';
@@ -18,7 +18,7 @@ import { CommitWindow, mapConcurrent } from '../lib/concurrency/index.js';
 
 const { values: args } = parseArgs({
   options: {
-    dir: { type: 'string', default: '.stream-demo' },
+    dir: { type: 'string', default: join(tmpdir(), 'offloop-stream-demo') },
     records: { type: 'string', default: '5000' },
     'crash-after': { type: 'string' },
   },
