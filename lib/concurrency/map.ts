@@ -1,0 +1,157 @@
+/** `mapConcurrent`: a bounded, lazy, abortable concurrent map over any (async) iterable. */
+import { abortError, invalidArg } from '../errors.js';
+import { checkConcurrency, onAbort, openSource, type Source } from './shared.js';
+
+export interface MapConcurrentOptions {
+  /** Most calls of `fn` in flight at once: an integer >= 1. */
+  concurrency: number;
+  /** Yield results in source order (default `true`) or in completion order (`false`). */
+  ordered?: boolean;
+  /** Aborting it stops the map: in-flight calls see their signal abort, then the iterator throws an AbortError. */
+  signal?: AbortSignal;
+}
+
+/** What `fn` receives beside the item. */
+export interface TaskContext {
+  /** 0-based position of the item in the source. */
+  index: number;
+  /** Aborts when the caller aborts, when another call fails, or when the consumer stops iterating. */
+  signal: AbortSignal;
+}
+
+export type MapFn<T, R> = (item: T, context: TaskContext) => R | PromiseLike<R>;
+
+/**
+ * Maps `source` through `fn` with at most `options.concurrency` calls in flight, yielding the results.
+ *
+ * - The source is pulled lazily, one item at a time, and only while fewer than `concurrency` items are
+ *   in flight or finished-but-not-yet-yielded; so memory stays bounded by `concurrency` in both modes.
+ * - On the first failure (a rejected `fn`, a throwing source, or the caller's abort) it stops pulling,
+ *   aborts every in-flight call's signal, waits for those calls to settle, calls the source iterator's
+ *   `return()` (unless the source itself threw), then throws that first error. Later errors are dropped.
+ * - Stopping early (`break`, or calling `return()`) cleans up the same way, without throwing.
+ *
+ * Throws ERR_INVALID_ARG at once when `concurrency` is not an integer >= 1, `fn` is not a function or
+ * `source` is not iterable.
+ */
+export function mapConcurrent<T, R>(
+  source: Source<T>,
+  fn: MapFn<T, R>,
+  options: MapConcurrentOptions,
+): AsyncIterableIterator<Awaited<R>> {
+  const concurrency = checkConcurrency(options?.concurrency);
+  if (typeof fn !== 'function') throw invalidArg('fn must be a function');
+  const iterator = openSource(source);
+  return run(iterator, fn, concurrency, options.ordered ?? true, options.signal);
+}
+
+async function* run<T, R>(
+  iterator: AsyncIterator<T>,
+  fn: MapFn<T, R>,
+  concurrency: number,
+  ordered: boolean,
+  callerSignal: AbortSignal | undefined,
+): AsyncGenerator<Awaited<R>> {
+  const controller = new AbortController();
+  const inFlight = new Set<Promise<void>>();
+  // ordered: results by index; unordered: results in completion order.
+  const byIndex = new Map<number, Awaited<R>>();
+  const queue: Awaited<R>[] = [];
+  let nextToYield = 0;
+  let nextIndex = 0;
+  let pulling: Promise<void> | undefined;
+  let exhausted = false;
+  let sourceThrew = false;
+  let closed = false;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const fail = (error: unknown): void => {
+    if (failure) return;
+    failure = { error };
+    controller.abort(error);
+    notify();
+  };
+  const buffered = (): number => (ordered ? byIndex.size : queue.length);
+
+  const launch = (item: T, index: number): void => {
+    const call = (async (): Promise<Awaited<R>> => await fn(item, { index, signal: controller.signal }))().then(
+      (value) => {
+        if (failure || closed) return;
+        if (ordered) byIndex.set(index, value);
+        else queue.push(value);
+      },
+      fail,
+    );
+    const tracked = call.finally(() => {
+      inFlight.delete(tracked);
+      notify();
+      pump();
+    });
+    inFlight.add(tracked);
+  };
+
+  // Pulls one item when a slot is free; re-runs itself after each pull, so at most one pull is pending.
+  const pump = (): void => {
+    if (pulling || exhausted || failure || closed) return;
+    if (inFlight.size + buffered() >= concurrency) return;
+    pulling = iterator.next().then(
+      (r) => {
+        pulling = undefined;
+        if (r.done) exhausted = true;
+        else if (!failure && !closed) launch(r.value, nextIndex++);
+        notify();
+        pump();
+      },
+      (error: unknown) => {
+        pulling = undefined;
+        exhausted = true;
+        sourceThrew = true;
+        fail(error);
+      },
+    );
+  };
+
+  const stopListening = onAbort(callerSignal, () => fail(abortError(callerSignal)));
+  try {
+    pump();
+    for (;;) {
+      if (failure) throw failure.error;
+      if (ordered && byIndex.has(nextToYield)) {
+        const value = byIndex.get(nextToYield)!;
+        byIndex.delete(nextToYield++);
+        pump();
+        yield value;
+        continue;
+      }
+      if (!ordered && queue.length > 0) {
+        const value = queue.shift()!;
+        pump();
+        yield value;
+        continue;
+      }
+      if (exhausted && !pulling && inFlight.size === 0) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    closed = true;
+    stopListening();
+    // An early stop has no error of its own; abort with an AbortError so `fn` sees why.
+    if (!controller.signal.aborted) controller.abort(abortError());
+    await pulling;
+    await Promise.allSettled(inFlight);
+    if (!exhausted && !sourceThrew) {
+      try {
+        await iterator.return?.();
+      } catch (error) {
+        // The first failure is the one worth reporting; a failing return() only surfaces on a clean stop.
+        if (!failure) throw error;
+      }
+    }
+  }
+}

@@ -1,0 +1,43 @@
+/** Helpers shared by the concurrency patterns. */
+import { invalidArg } from '../errors.js';
+
+/** Anything `for await` can walk: a sync or an async iterable. */
+export type Source<T> = Iterable<T> | AsyncIterable<T>;
+
+/** Throws ERR_INVALID_ARG unless `value` is an integer >= 1 (or +Infinity when `allowInfinity`). */
+export function checkConcurrency(value: unknown, name = 'concurrency', allowInfinity = false): number {
+  if (allowInfinity && value === Number.POSITIVE_INFINITY) return value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw invalidArg(`${name} must be an integer >= 1, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Opens an iterator over `source`, async or not, so callers see a single async shape. */
+export function openSource<T>(source: Source<T>): AsyncIterator<T> {
+  if (source == null) throw invalidArg('source must be an iterable or an async iterable');
+  const asyncIt = (source as AsyncIterable<T>)[Symbol.asyncIterator];
+  if (typeof asyncIt === 'function') return asyncIt.call(source);
+  const syncIt = (source as Iterable<T>)[Symbol.iterator];
+  if (typeof syncIt !== 'function') throw invalidArg('source must be an iterable or an async iterable');
+  const it = syncIt.call(source);
+  // Wrapped so a synchronous throw from the source becomes a rejection like an async source's.
+  return {
+    next: async () => it.next(),
+    return: async (value?: unknown) => (it.return ? it.return(value) : { done: true, value: undefined as never }),
+  };
+}
+
+/**
+ * Listens for `signal`'s abort and returns the function that stops listening.
+ * Calls `onAbort` at once when the signal is already aborted.
+ */
+export function onAbort(signal: AbortSignal | undefined, onAbortFn: () => void): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    onAbortFn();
+    return () => {};
+  }
+  signal.addEventListener('abort', onAbortFn, { once: true });
+  return () => signal.removeEventListener('abort', onAbortFn);
+}
