@@ -7,8 +7,7 @@
  * Run: npx tsx examples/buffer-unordered.ts
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { json } from '../lib/index.js';
-import { mapConcurrent } from '../lib/concurrency/index.js';
+import { json, mapConcurrent } from '../lib/index.js';
 
 const REQUESTS = 32;
 

@@ -13,8 +13,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { ndjson } from '../lib/index.js';
-import { CommitWindow, mapConcurrent } from '../lib/concurrency/index.js';
+import { CommitWindow, mapConcurrent, ndjson } from '../lib/index.js';
 
 const { values: args } = parseArgs({
   options: {

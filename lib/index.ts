@@ -11,3 +11,5 @@ export * as json from './json/index.js';
 export type { JsonInput, JsonOptions, ValidateResult, ParseManyResult } from './json/index.js';
 export * as ndjson from './ndjson.js';
 export type { NdjsonOptions, NdjsonRecords, LineError, StreamOptions, ColumnSpec, ColumnType, Columns, OnError } from './ndjson.js';
+export { mapConcurrent, settle, TaskGraph, CommitWindow, DependencyError } from './concurrency/index.js';
+export type * from './concurrency/index.js';
