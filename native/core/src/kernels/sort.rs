@@ -1,6 +1,6 @@
 //! Order statistics: sort, argsort, quantile, histogram.
 //!
-//! Sorting is a least-significant-digit radix sort (11-bit digits) on an order-preserving map of
+//! Sorting is a least-significant-digit radix sort (8-bit digits: 256 buckets keep the scatter inside the TLB) on an order-preserving map of
 //! each value's bits to an unsigned key: for floats, negative values have all bits flipped and the
 //! rest only the sign bit, so -0 sorts just before +0 and -inf first. NaNs (of any sign or payload)
 //! are taken out first and appended in their original order, which is exactly where
@@ -13,7 +13,7 @@ use super::Element;
 use crate::error::{CoreError, CoreResult};
 use crate::runtime::JobCtx;
 
-const DIGIT_BITS: u32 = 11;
+const DIGIT_BITS: u32 = 8;
 const BUCKETS: usize = 1 << DIGIT_BITS;
 
 /// Element types with an order-preserving unsigned key.
