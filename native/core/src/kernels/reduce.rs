@@ -281,7 +281,9 @@ pub fn variance<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<f64>
     })?;
     let (d, d2): (Vec<_>, Vec<_>) = per_task.into_iter().flatten().unzip();
     let (sd, sd2) = (combine(d), combine(d2));
-    Ok(((sd2 - sd * sd / n) / (n - ddof)).max(0.0))
+    let v = (sd2 - sd * sd / n) / (n - ddof);
+    // Rounding can leave a tiny negative for constant input; NaN passes through.
+    Ok(if v < 0.0 { 0.0 } else { v })
 }
 
 /// Euclidean norm: the compensated sum of squares, rescaled by the largest magnitude when the plain
