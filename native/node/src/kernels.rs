@@ -294,7 +294,7 @@ fn reduce_job(ctx: &JobCtx, op: Reduce, x: &AnyArray, ddof: f64) -> CoreResult<J
 
 fn reduce_args(env: &Env, op: &str, x: &Unknown, ddof: f64) -> napi::Result<(Reduce, AnyArray)> {
     let op = reduce_op(op)?;
-    if !(ddof >= 0.0) {
+    if ddof.is_nan() || ddof < 0.0 {
         return Err(invalid_arg(format!("ddof must be a number >= 0, got {ddof}")));
     }
     Ok((op, any_array(env, x, "x", true)?))
@@ -360,7 +360,7 @@ fn ewise_args(env: &Env, op: &str, x: &Unknown, y: &Unknown, a: f64, b: f64, out
         }
         _ => None,
     };
-    if matches!(op, Ewise::Clamp) && !(a <= b) {
+    if matches!(op, Ewise::Clamp) && (a.is_nan() || b.is_nan() || a > b) {
         return Err(invalid_arg(format!("clamp: need lo <= hi, got lo = {a}, hi = {b}")));
     }
     let out = if is_nullish(env, out) {
@@ -575,9 +575,12 @@ fn histogram_job(ctx: &JobCtx, x: &AnyArray, bins: usize, range: Option<(f64, f6
     }
 }
 
-fn histogram_args(env: &Env, x: &Unknown, bins: f64, lo: f64, hi: f64, has_range: bool) -> napi::Result<(AnyArray, usize, Option<(f64, f64)>)> {
+/// The input, the bin count and the explicit range, if any.
+type HistogramArgs = (AnyArray, usize, Option<(f64, f64)>);
+
+fn histogram_args(env: &Env, x: &Unknown, bins: f64, lo: f64, hi: f64, has_range: bool) -> napi::Result<HistogramArgs> {
     let x = any_array(env, x, "x", true)?;
-    if !(bins >= 1.0 && bins <= 1e8 && bins.fract() == 0.0) {
+    if !((1.0..=1e8).contains(&bins) && bins.fract() == 0.0) {
         return Err(invalid_arg(format!("bins must be an integer in [1, 1e8], got {bins}")));
     }
     if has_range && !(lo.is_finite() && hi.is_finite() && lo <= hi) {
@@ -588,6 +591,7 @@ fn histogram_args(env: &Env, x: &Unknown, bins: f64, lo: f64, hi: f64, has_range
 
 /// `[counts, edges]` as two Float64Arrays (numpy's histogram: the last bin is closed).
 #[napi]
+#[allow(clippy::too_many_arguments)]
 pub fn histogram_submit(env: Env, id: u32, x: Unknown, bins: f64, lo: f64, hi: f64, has_range: bool, cancellable: bool) -> napi::Result<()> {
     let (x, bins, range) = histogram_args(&env, &x, bins, lo, hi, has_range)?;
     submit(&env, id, cancellable, move |ctx| histogram_job(ctx, &x, bins, range))
@@ -695,6 +699,7 @@ pub fn matmul_sync(env: Env, a: Unknown, b: Unknown, m: f64, k: f64, n: f64, out
 
 /// `a` (m x k) times the vector `x` (k).
 #[napi]
+#[allow(clippy::too_many_arguments)]
 pub fn matvec_submit(env: Env, id: u32, a: Unknown, x: Unknown, m: f64, k: f64, out: Unknown, cancellable: bool) -> napi::Result<()> {
     let call = mat_args(&env, &a, &x, m, k, 1.0, &out)?;
     submit(&env, id, cancellable, move |ctx| mat_job(ctx, call, true))
