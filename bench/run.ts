@@ -14,6 +14,7 @@ type Suite = () => Promise<BenchRow[]>;
 const suites: Record<string, () => Promise<Suite>> = {
   runtime: async () => (await import('./runtime.js')).run,
   json: async () => (await import('./json.js')).run,
+  kernels: async () => (await import('./kernels.js')).run,
   concurrency: async () => (await import('./concurrency.js')).run,
 };
 

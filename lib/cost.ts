@@ -7,6 +7,15 @@ export const NS_PER_ELEMENT = Object.freeze({
   sum: 0.25,
   dot: 0.35,
   minmax: 0.3,
+  reduce: 0.3,
+  variance: 0.6,
+  exactSum: 1.5,
+  elementwise: 0.5,
+  cumsum: 1.5,
+  sort: 8,
+  histogram: 1,
+  /** matmul: per multiply-add. */
+  matmul: 0.05,
   /** JSON operations: per input byte. */
   jsonParse: 2,
   jsonSelect: 1,

@@ -6,6 +6,7 @@
 import { native } from './native.js';
 import { callNative, dispatch, type CallOptions } from './runtime.js';
 import { estimateUs } from './cost.js';
+import { invalidArg } from './errors.js';
 
 export type FloatArray = Float64Array | Float32Array;
 
@@ -23,8 +24,12 @@ function toMinMax(raw: unknown): MinMax {
   return { min, max };
 }
 
-/** Sum of `x`, accumulated in f64 with compensation; same bits for any thread count or SIMD level. */
-export function sum(x: FloatArray, options?: CallOptions): Promise<number> {
+/**
+ * Sum of `x`, accumulated in f64 with compensation; same bits for any thread count or SIMD level.
+ * `{ exact: true }`: the correctly rounded sum.
+ */
+export function sum(x: FloatArray, options?: SumOptions): Promise<number> {
+  if (options?.exact === true) return reduceCall('exactSum', x, 0, options, estimateUs('exactSum', length(x)));
   return dispatch(
     options,
     estimateUs('sum', length(x)),
@@ -34,7 +39,8 @@ export function sum(x: FloatArray, options?: CallOptions): Promise<number> {
   );
 }
 
-export function sumSync(x: FloatArray): number {
+export function sumSync(x: FloatArray, options?: { exact?: boolean }): number {
+  if (options?.exact === true) return reduceSync('exactSum', x);
   return callNative(() => native.sumSync(x));
 }
 
@@ -57,17 +63,404 @@ export function dotSync(x: FloatArray, y: FloatArray): number {
  * Smallest and largest element. NaN anywhere makes both NaN; -0 is smaller than +0;
  * an empty array gives `{ min: Infinity, max: -Infinity }` (as `Math.min()`/`Math.max()`).
  */
-export function minmax(x: FloatArray, options?: CallOptions): Promise<MinMax> {
+export function minmax(x: NumericArray, options?: CallOptions): Promise<MinMax> {
   return dispatch(
     options,
     estimateUs('minmax', length(x)),
-    () => toMinMax(native.minmaxSync(x)),
-    (id, c) => native.minmaxSubmit(id, x, c),
+    () => toMinMax(native.reduceSync('minmax', x, 0)),
+    (id, c) => native.reduceSubmit(id, 'minmax', x, 0, c),
     x,
     toMinMax,
   );
 }
 
-export function minmaxSync(x: FloatArray): MinMax {
-  return toMinMax(callNative(() => native.minmaxSync(x)));
+export function minmaxSync(x: NumericArray): MinMax {
+  return toMinMax(callNative(() => native.reduceSync('minmax', x, 0)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue #4 kernels. Every async function has a `...Sync` twin; both throw/reject OffloopError
+// ERR_INVALID_ARG on bad arguments.
+
+/** Typed arrays the order-statistics and min/max kernels accept. */
+export type NumericArray = Float64Array | Float32Array | Int32Array;
+
+function reduceCall(op: string, x: NumericArray, ddof: number, options: CallOptions | undefined, cost: number): Promise<number> {
+  return dispatch(
+    options,
+    cost,
+    () => native.reduceSync(op, x, ddof) as number,
+    (id, c) => native.reduceSubmit(id, op, x, ddof, c),
+    x,
+  );
+}
+
+function reduceSync(op: string, x: NumericArray, ddof = 0): number {
+  return callNative(() => native.reduceSync(op, x, ddof) as number);
+}
+
+export interface SumOptions extends CallOptions {
+  /** Correctly rounded (superaccumulator) instead of compensated: slower, exact to the last bit. */
+  exact?: boolean;
+}
+
+export interface VarianceOptions extends CallOptions {
+  /** Delta degrees of freedom: the divisor is `n - ddof` (0: population, 1: sample). */
+  ddof?: number;
+}
+
+function ddofOf(options: VarianceOptions | undefined): number {
+  return options?.ddof ?? 0;
+}
+
+/** Mean (NaN for an empty array). */
+export function mean(x: NumericArray, options?: CallOptions): Promise<number> {
+  return reduceCall('mean', x, 0, options, estimateUs('reduce', length(x)));
+}
+export function meanSync(x: NumericArray): number {
+  return reduceSync('mean', x);
+}
+
+/** Variance `sum((x - mean)^2) / (n - ddof)`, two compensated passes; NaN when `n <= ddof`. */
+export function variance(x: NumericArray, options?: VarianceOptions): Promise<number> {
+  return reduceCall('variance', x, ddofOf(options), options, estimateUs('variance', length(x)));
+}
+export function varianceSync(x: NumericArray, options?: { ddof?: number }): number {
+  return reduceSync('variance', x, ddofOf(options));
+}
+
+/** Standard deviation: the square root of `variance`. */
+export function std(x: NumericArray, options?: VarianceOptions): Promise<number> {
+  return reduceCall('std', x, ddofOf(options), options, estimateUs('variance', length(x)));
+}
+export function stdSync(x: NumericArray, options?: { ddof?: number }): number {
+  return reduceSync('std', x, ddofOf(options));
+}
+
+/** Euclidean norm, rescaled internally so it neither overflows nor underflows needlessly. */
+export function norm2(x: FloatArray, options?: CallOptions): Promise<number> {
+  return reduceCall('norm2', x, 0, options, estimateUs('reduce', length(x)));
+}
+export function norm2Sync(x: FloatArray): number {
+  return reduceSync('norm2', x);
+}
+
+/** Smallest element (NaN if any element is NaN; +Infinity for an empty array). */
+export async function min(x: NumericArray, options?: CallOptions): Promise<number> {
+  return (await minmax(x, options)).min;
+}
+export function minSync(x: NumericArray): number {
+  return minmaxSync(x).min;
+}
+
+/** Largest element (NaN if any element is NaN; -Infinity for an empty array). */
+export async function max(x: NumericArray, options?: CallOptions): Promise<number> {
+  return (await minmax(x, options)).max;
+}
+export function maxSync(x: NumericArray): number {
+  return minmaxSync(x).max;
+}
+
+/** Index of the first smallest element, or of the first NaN (as numpy); -1 for an empty array. */
+export function argmin(x: NumericArray, options?: CallOptions): Promise<number> {
+  return reduceCall('argmin', x, 0, options, estimateUs('reduce', length(x)));
+}
+export function argminSync(x: NumericArray): number {
+  return reduceSync('argmin', x);
+}
+
+/** Index of the first largest element, or of the first NaN; -1 for an empty array. */
+export function argmax(x: NumericArray, options?: CallOptions): Promise<number> {
+  return reduceCall('argmax', x, 0, options, estimateUs('reduce', length(x)));
+}
+export function argmaxSync(x: NumericArray): number {
+  return reduceSync('argmax', x);
+}
+
+function ewise<T extends FloatArray>(
+  op: string,
+  x: T,
+  y: T | undefined,
+  a: number,
+  b: number,
+  out: T | undefined,
+  options: CallOptions | undefined,
+  cost = 'elementwise' as const as 'elementwise' | 'cumsum',
+): Promise<T> {
+  const convert = (raw: unknown): T => (out ?? raw) as T;
+  return dispatch(
+    options,
+    estimateUs(cost, length(x)),
+    () => convert(native.elementwiseSync(op, x, y, a, b, out)),
+    (id, c) => native.elementwiseSubmit(id, op, x, y, a, b, out, c),
+    [x, y, out],
+    convert,
+  );
+}
+
+function ewiseSync<T extends FloatArray>(op: string, x: T, y: T | undefined, a: number, b: number, out: T | undefined): T {
+  const raw = callNative(() => native.elementwiseSync(op, x, y, a, b, out));
+  return (out ?? raw) as T;
+}
+
+function num(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw invalidArg(`${name} must be a number, got ${typeof v}`);
+  return v;
+}
+
+function guard<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return f();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/**
+ * `x + y` element-wise, into `out` (which may be `x` or `y`, but must not partially overlap
+ * them) or a new array. Resolves to the array written.
+ */
+export function add<T extends FloatArray>(x: T, y: T, out?: T, options?: CallOptions): Promise<T> {
+  return ewise('add', x, y, 0, 0, out, options);
+}
+export function addSync<T extends FloatArray>(x: T, y: T, out?: T): T {
+  return ewiseSync('add', x, y, 0, 0, out);
+}
+/** `x - y` element-wise (see `add`). */
+export function sub<T extends FloatArray>(x: T, y: T, out?: T, options?: CallOptions): Promise<T> {
+  return ewise('sub', x, y, 0, 0, out, options);
+}
+export function subSync<T extends FloatArray>(x: T, y: T, out?: T): T {
+  return ewiseSync('sub', x, y, 0, 0, out);
+}
+/** `x * y` element-wise (see `add`). */
+export function mul<T extends FloatArray>(x: T, y: T, out?: T, options?: CallOptions): Promise<T> {
+  return ewise('mul', x, y, 0, 0, out, options);
+}
+export function mulSync<T extends FloatArray>(x: T, y: T, out?: T): T {
+  return ewiseSync('mul', x, y, 0, 0, out);
+}
+/** `x / y` element-wise (see `add`). */
+export function div<T extends FloatArray>(x: T, y: T, out?: T, options?: CallOptions): Promise<T> {
+  return ewise('div', x, y, 0, 0, out, options);
+}
+export function divSync<T extends FloatArray>(x: T, y: T, out?: T): T {
+  return ewiseSync('div', x, y, 0, 0, out);
+}
+/** `alpha * x` element-wise. */
+export function scale<T extends FloatArray>(alpha: number, x: T, out?: T, options?: CallOptions): Promise<T> {
+  return guard(() => ewise('scale', x, undefined, num('alpha', alpha), 0, out, options));
+}
+export function scaleSync<T extends FloatArray>(alpha: number, x: T, out?: T): T {
+  return ewiseSync('scale', x, undefined, num('alpha', alpha), 0, out);
+}
+/**
+ * `alpha * x + y` element-wise, two roundings (no FMA), as the JS expression. Pass `y` as `out`
+ * for the BLAS in-place update.
+ */
+export function axpy<T extends FloatArray>(alpha: number, x: T, y: T, out?: T, options?: CallOptions): Promise<T> {
+  return guard(() => ewise('axpy', x, y, num('alpha', alpha), 0, out, options));
+}
+export function axpySync<T extends FloatArray>(alpha: number, x: T, y: T, out?: T): T {
+  return ewiseSync('axpy', x, y, num('alpha', alpha), 0, out);
+}
+/** `x < lo ? lo : x > hi ? hi : x` element-wise: NaN stays NaN. Requires `lo <= hi`. */
+export function clamp<T extends FloatArray>(x: T, lo: number, hi: number, out?: T, options?: CallOptions): Promise<T> {
+  return guard(() => ewise('clamp', x, undefined, num('lo', lo), num('hi', hi), out, options));
+}
+export function clampSync<T extends FloatArray>(x: T, lo: number, hi: number, out?: T): T {
+  return ewiseSync('clamp', x, undefined, num('lo', lo), num('hi', hi), out);
+}
+/** Running sum, compensated in f64; the same bits for any thread count. */
+export function cumsum<T extends FloatArray>(x: T, out?: T, options?: CallOptions): Promise<T> {
+  return ewise('cumsum', x, undefined, 0, 0, out, options, 'cumsum');
+}
+export function cumsumSync<T extends FloatArray>(x: T, out?: T): T {
+  return ewiseSync('cumsum', x, undefined, 0, 0, out);
+}
+
+export interface SortOptions extends CallOptions {
+  /** Sort `x` itself instead of a copy. */
+  inPlace?: boolean;
+}
+
+/**
+ * Ascending sort, NaN last, -0 before +0: bit for bit `TypedArray.prototype.sort()`. Resolves to
+ * a new sorted array, or to `x` itself with `{ inPlace: true }`.
+ */
+export function sort<T extends NumericArray>(x: T, options?: SortOptions): Promise<T> {
+  const inPlace = options?.inPlace === true;
+  const convert = (raw: unknown): T => (inPlace ? x : raw) as T;
+  return dispatch(
+    options,
+    estimateUs('sort', length(x)),
+    () => convert(native.sortSync('sort', x, inPlace)),
+    (id, c) => native.sortSubmit(id, 'sort', x, inPlace, c),
+    x,
+    convert,
+  );
+}
+export function sortSync<T extends NumericArray>(x: T, options?: { inPlace?: boolean }): T {
+  const inPlace = options?.inPlace === true;
+  const raw = callNative(() => native.sortSync('sort', x, inPlace));
+  return (inPlace ? x : raw) as T;
+}
+
+/** Indices that sort `x` stably (NaN last, in index order), as a Uint32Array. */
+export function argsort(x: NumericArray, options?: CallOptions): Promise<Uint32Array> {
+  return dispatch(
+    options,
+    estimateUs('sort', length(x)),
+    () => native.sortSync('argsort', x, false) as Uint32Array,
+    (id, c) => native.sortSubmit(id, 'argsort', x, false, c),
+    x,
+  );
+}
+export function argsortSync(x: NumericArray): Uint32Array {
+  return callNative(() => native.sortSync('argsort', x, false) as Uint32Array);
+}
+
+function qsList(qs: number | ArrayLike<number>): number[] {
+  if (typeof qs === 'number') return [qs];
+  if (qs === null || typeof qs !== 'object' || typeof qs.length !== 'number') {
+    throw invalidArg('qs must be a number or an array of numbers');
+  }
+  const list = Array.from(qs);
+  if (list.some((q) => typeof q !== 'number')) throw invalidArg('qs must hold numbers only');
+  return list;
+}
+
+/**
+ * Quantiles with numpy's default linear interpolation; `qs` each in [0, 1]. Resolves to a
+ * Float64Array with one value per q (NaN everywhere if `x` holds a NaN).
+ */
+export function quantile(x: NumericArray, qs: number | ArrayLike<number>, options?: CallOptions): Promise<Float64Array> {
+  return guard(() => {
+    const list = qsList(qs);
+    return dispatch(
+      options,
+      estimateUs('sort', length(x)),
+      () => native.quantileSync(x, list),
+      (id, c) => native.quantileSubmit(id, x, list, c),
+      x,
+    );
+  });
+}
+export function quantileSync(x: NumericArray, qs: number | ArrayLike<number>): Float64Array {
+  const list = qsList(qs);
+  return callNative(() => native.quantileSync(x, list));
+}
+
+export interface HistogramOptions {
+  /** Number of equal-width bins (default 10). */
+  bins?: number;
+  /** `[lo, hi]`; default: the data's min and max (then NaN or infinities are an error). */
+  range?: readonly [number, number];
+}
+
+export interface Histogram {
+  /** Count per bin (bins are half-open, the last one closed), as exact integers. */
+  counts: Float64Array;
+  /** `bins + 1` edges. */
+  edges: Float64Array;
+}
+
+function histArgs(options: HistogramOptions | undefined): [number, number, number, boolean] {
+  const bins = options?.bins ?? 10;
+  if (typeof bins !== 'number') throw invalidArg('bins must be a number');
+  const range = options?.range;
+  if (range === undefined) return [bins, 0, 0, false];
+  if (!Array.isArray(range) || range.length !== 2 || range.some((v) => typeof v !== 'number')) {
+    throw invalidArg('range must be [lo, hi]');
+  }
+  return [bins, range[0]!, range[1]!, true];
+}
+
+function toHistogram(raw: unknown): Histogram {
+  const [counts, edges] = raw as [Float64Array, Float64Array];
+  return { counts, edges };
+}
+
+/** numpy's `histogram`: values outside the range and NaNs are not counted. */
+export function histogram(x: NumericArray, options?: HistogramOptions & CallOptions): Promise<Histogram> {
+  return guard(() => {
+    const [bins, lo, hi, has] = histArgs(options);
+    return dispatch(
+      options,
+      estimateUs('histogram', length(x)),
+      () => toHistogram(native.histogramSync(x, bins, lo, hi, has)),
+      (id, c) => native.histogramSubmit(id, x, bins, lo, hi, has, c),
+      x,
+      toHistogram,
+    );
+  });
+}
+export function histogramSync(x: NumericArray, options?: HistogramOptions): Histogram {
+  const [bins, lo, hi, has] = histArgs(options);
+  return toHistogram(callNative(() => native.histogramSync(x, bins, lo, hi, has)));
+}
+
+export interface MatmulShape {
+  m: number;
+  k: number;
+  n: number;
+}
+
+function shapeOf(shape: MatmulShape): MatmulShape {
+  if (shape === null || typeof shape !== 'object') throw invalidArg('shape must be { m, k, n }');
+  for (const key of ['m', 'k', 'n'] as const) {
+    if (typeof shape[key] !== 'number') throw invalidArg(`shape.${key} must be a number`);
+  }
+  return shape;
+}
+
+/**
+ * `a` (m x k) times `b` (k x n), row-major, into `out` (m x n; must not overlap a or b) or a new
+ * array. Each element is one FMA chain over k in order: the same bits on any thread count or SIMD level.
+ */
+export function matmul<T extends FloatArray>(a: T, b: T, shape: MatmulShape, out?: T, options?: CallOptions): Promise<T> {
+  return guard(() => {
+    const { m, k, n } = shapeOf(shape);
+    const convert = (raw: unknown): T => (out ?? raw) as T;
+    return dispatch(
+      options,
+      estimateUs('matmul', m * k * n),
+      () => convert(native.matmulSync(a, b, m, k, n, out)),
+      (id, c) => native.matmulSubmit(id, a, b, m, k, n, out, c),
+      [a, b, out],
+      convert,
+    );
+  });
+}
+export function matmulSync<T extends FloatArray>(a: T, b: T, shape: MatmulShape, out?: T): T {
+  const { m, k, n } = shapeOf(shape);
+  const raw = callNative(() => native.matmulSync(a, b, m, k, n, out));
+  return (out ?? raw) as T;
+}
+
+/** `a` (m x k, row-major) times the vector `x` (k), into `out` (m) or a new array. */
+export function matvec<T extends FloatArray>(
+  a: T,
+  x: T,
+  shape: { m: number; k: number },
+  out?: T,
+  options?: CallOptions,
+): Promise<T> {
+  return guard(() => {
+    const { m, k } = shapeOf({ ...shape, n: 1 });
+    const convert = (raw: unknown): T => (out ?? raw) as T;
+    return dispatch(
+      options,
+      estimateUs('matmul', m * k),
+      () => convert(native.matvecSync(a, x, m, k, out)),
+      (id, c) => native.matvecSubmit(id, a, x, m, k, out, c),
+      [a, x, out],
+      convert,
+    );
+  });
+}
+export function matvecSync<T extends FloatArray>(a: T, x: T, shape: { m: number; k: number }, out?: T): T {
+  const { m, k } = shapeOf({ ...shape, n: 1 });
+  const raw = callNative(() => native.matvecSync(a, x, m, k, out));
+  return (out ?? raw) as T;
 }

@@ -24,6 +24,30 @@ export interface NativeBinding {
   dotSync(x: unknown, y: unknown): number;
   minmaxSubmit(id: number, x: unknown, cancellable: boolean): void;
   minmaxSync(x: unknown): [number, number];
+  reduceSubmit(id: number, op: string, x: unknown, ddof: number, cancellable: boolean): void;
+  reduceSync(op: string, x: unknown, ddof: number): number | [number, number];
+  elementwiseSubmit(
+    id: number,
+    op: string,
+    x: unknown,
+    y: unknown,
+    a: number,
+    b: number,
+    out: unknown,
+    cancellable: boolean,
+  ): void;
+  elementwiseSync(op: string, x: unknown, y: unknown, a: number, b: number, out: unknown): unknown;
+  sortSubmit(id: number, op: string, x: unknown, inPlace: boolean, cancellable: boolean): void;
+  sortSync(op: string, x: unknown, inPlace: boolean): unknown;
+  quantileSubmit(id: number, x: unknown, qs: number[], cancellable: boolean): void;
+  quantileSync(x: unknown, qs: number[]): Float64Array;
+  histogramSubmit(id: number, x: unknown, bins: number, lo: number, hi: number, hasRange: boolean, cancellable: boolean): void;
+  histogramSync(x: unknown, bins: number, lo: number, hi: number, hasRange: boolean): [Float64Array, Float64Array];
+  matmulSubmit(id: number, a: unknown, b: unknown, m: number, k: number, n: number, out: unknown, cancellable: boolean): void;
+  matmulSync(a: unknown, b: unknown, m: number, k: number, n: number, out: unknown): unknown;
+  matvecSubmit(id: number, a: unknown, x: unknown, m: number, k: number, out: unknown, cancellable: boolean): void;
+  matvecSync(a: unknown, x: unknown, m: number, k: number, out: unknown): unknown;
+  kernelProbeSubmit(id: number, op: string, x: unknown, y: unknown, out: unknown, a: number, b: number): void;
   jsonParseSubmit(id: number, bytes: Uint8Array, maxDepth: number, cancellable: boolean): void;
   jsonParseSync(bytes: Uint8Array, maxDepth: number): Tape;
   jsonParseFileSubmit(id: number, path: string, maxDepth: number, cancellable: boolean): void;

@@ -101,3 +101,641 @@ pub fn minmax_sync(env: Env, x: Unknown) -> napi::Result<Vec<f64>> {
     let x = float_array(&env, &x, "x")?;
     inline(|ctx| minmax_job(&x, ctx)).map(pair)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The kernel families of issue #4. Each takes an operation name, so one Submit/Sync pair serves
+// a family; lib/kernels.ts exposes one function per operation.
+
+use crate::args::{typed_view, Borrowed, ElementKind};
+use napi::{sys, JsValue};
+
+/// Any typed array a kernel reads.
+enum AnyArray {
+    F64(Borrowed<f64>),
+    F32(Borrowed<f32>),
+    I32(Borrowed<i32>),
+}
+
+impl AnyArray {
+    fn len(&self) -> usize {
+        match self {
+            AnyArray::F64(b) => b.len(),
+            AnyArray::F32(b) => b.len(),
+            AnyArray::I32(b) => b.len(),
+        }
+    }
+
+    fn span(&self) -> (usize, usize) {
+        match self {
+            AnyArray::F64(b) => span(b.as_slice()),
+            AnyArray::F32(b) => span(b.as_slice()),
+            AnyArray::I32(b) => span(b.as_slice()),
+        }
+    }
+}
+
+fn span<T>(s: &[T]) -> (usize, usize) {
+    let start = s.as_ptr() as usize;
+    (start, start + std::mem::size_of_val(s))
+}
+
+/// Reads an input array; `ints` allows Int32Array.
+fn any_array(env: &Env, value: &Unknown, name: &str, ints: bool) -> napi::Result<AnyArray> {
+    let view = typed_view(env, value, name)?;
+    match view.kind {
+        ElementKind::F64 => Ok(AnyArray::F64(view.borrow())),
+        ElementKind::F32 => Ok(AnyArray::F32(view.borrow())),
+        ElementKind::I32 if ints => Ok(AnyArray::I32(view.borrow())),
+        _ if ints => Err(invalid_arg(format!("{name} must be a Float64Array, Float32Array or Int32Array"))),
+        _ => Err(invalid_arg(format!("{name} must be a Float64Array or Float32Array"))),
+    }
+}
+
+/// A typed array a kernel writes into.
+struct Writable<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: the array's ArrayBuffer is kept alive by lib/runtime.ts until the job completes, and the
+// caller promises not to touch it meanwhile; only the job writes through this pointer.
+unsafe impl<T: Send> Send for Writable<T> {}
+
+impl<T> Writable<T> {
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: ptr/len describe a live, attached typed array of T (napi_get_typedarray_info);
+        // `&mut self` makes this the only slice of it in Rust.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    fn span(&self) -> (usize, usize) {
+        let start = self.ptr as usize;
+        (start, start + self.len * std::mem::size_of::<T>())
+    }
+}
+
+enum AnyOut {
+    F64(Writable<f64>),
+    F32(Writable<f32>),
+    I32(Writable<i32>),
+}
+
+impl AnyOut {
+    fn len(&self) -> usize {
+        match self {
+            AnyOut::F64(w) => w.len,
+            AnyOut::F32(w) => w.len,
+            AnyOut::I32(w) => w.len,
+        }
+    }
+    fn span(&self) -> (usize, usize) {
+        match self {
+            AnyOut::F64(w) => w.span(),
+            AnyOut::F32(w) => w.span(),
+            AnyOut::I32(w) => w.span(),
+        }
+    }
+}
+
+fn is_nullish(env: &Env, value: &Unknown) -> bool {
+    let mut t = 0;
+    // SAFETY: live handles of this call.
+    unsafe { sys::napi_typeof(env.raw(), value.raw(), &mut t) };
+    t == sys::ValueType::napi_undefined || t == sys::ValueType::napi_null
+}
+
+/// Reads a typed array the kernel will write into (an `out` argument, or `x` for in-place sort).
+fn writable(env: &Env, value: &Unknown, name: &str) -> napi::Result<AnyOut> {
+    typed_view(env, value, name)?;
+    let (mut kind, mut len, mut data, mut buffer, mut offset) = (0, 0, std::ptr::null_mut(), std::ptr::null_mut(), 0);
+    // SAFETY: `typed_view` checked that this is an attached typed array; out-pointers are locals.
+    let status = unsafe {
+        sys::napi_get_typedarray_info(env.raw(), value.raw(), &mut kind, &mut len, &mut data, &mut buffer, &mut offset)
+    };
+    if status != sys::Status::napi_ok {
+        return Err(invalid_arg(format!("{name}: could not read the typed array")));
+    }
+    match kind {
+        sys::TypedarrayType::float64_array => Ok(AnyOut::F64(Writable { ptr: data.cast(), len })),
+        sys::TypedarrayType::float32_array => Ok(AnyOut::F32(Writable { ptr: data.cast(), len })),
+        sys::TypedarrayType::int32_array => Ok(AnyOut::I32(Writable { ptr: data.cast(), len })),
+        _ => Err(invalid_arg(format!("{name} must be a Float64Array, Float32Array or Int32Array"))),
+    }
+}
+
+fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+fn same_type(x: &AnyArray, out: &AnyOut) -> bool {
+    matches!((x, out), (AnyArray::F64(_), AnyOut::F64(_)) | (AnyArray::F32(_), AnyOut::F32(_)) | (AnyArray::I32(_), AnyOut::I32(_)))
+}
+
+fn any_job(ctx: &JobCtx, x: &AnyArray, f64_: impl FnOnce(&JobCtx, &[f64]) -> CoreResult<JsOutput>, f32_: impl FnOnce(&JobCtx, &[f32]) -> CoreResult<JsOutput>, i32_: impl FnOnce(&JobCtx, &[i32]) -> CoreResult<JsOutput>) -> CoreResult<JsOutput> {
+    match x {
+        AnyArray::F64(b) => f64_(ctx, b.as_slice()),
+        AnyArray::F32(b) => f32_(ctx, b.as_slice()),
+        AnyArray::I32(b) => i32_(ctx, b.as_slice()),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Reduce {
+    Sum,
+    ExactSum,
+    Mean,
+    Variance,
+    Std,
+    Norm2,
+    Argmin,
+    Argmax,
+    Minmax,
+}
+
+fn reduce_op(op: &str) -> napi::Result<Reduce> {
+    Ok(match op {
+        "sum" => Reduce::Sum,
+        "exactSum" => Reduce::ExactSum,
+        "mean" => Reduce::Mean,
+        "variance" => Reduce::Variance,
+        "std" => Reduce::Std,
+        "norm2" => Reduce::Norm2,
+        "argmin" => Reduce::Argmin,
+        "argmax" => Reduce::Argmax,
+        "minmax" => Reduce::Minmax,
+        _ => return Err(invalid_arg(format!("unknown reduction {op}"))),
+    })
+}
+
+fn reduce_slice<T: kernels::Element>(ctx: &JobCtx, op: Reduce, x: &[T], ddof: f64) -> CoreResult<JsOutput> {
+    let arg = |i: Option<usize>| JsOutput::Number(i.map_or(-1.0, |i| i as f64));
+    Ok(match op {
+        Reduce::Sum => JsOutput::Number(kernels::sum(ctx, x)?),
+        Reduce::ExactSum => JsOutput::Number(kernels::exact_sum(ctx, x)?),
+        Reduce::Mean => JsOutput::Number(kernels::mean(ctx, x)?),
+        Reduce::Variance => JsOutput::Number(kernels::variance(ctx, x, ddof)?),
+        Reduce::Std => JsOutput::Number(kernels::variance(ctx, x, ddof)?.sqrt()),
+        Reduce::Norm2 => JsOutput::Number(kernels::norm2(ctx, x)?),
+        Reduce::Argmin => arg(kernels::argmin(ctx, x)?),
+        Reduce::Argmax => arg(kernels::argmax(ctx, x)?),
+        Reduce::Minmax => {
+            let m = kernels::minmax(ctx, x)?;
+            JsOutput::Pair(m.min, m.max)
+        }
+    })
+}
+
+fn reduce_job(ctx: &JobCtx, op: Reduce, x: &AnyArray, ddof: f64) -> CoreResult<JsOutput> {
+    any_job(ctx, x, |c, s| reduce_slice(c, op, s, ddof), |c, s| reduce_slice(c, op, s, ddof), |c, s| reduce_slice(c, op, s, ddof))
+}
+
+fn reduce_args(env: &Env, op: &str, x: &Unknown, ddof: f64) -> napi::Result<(Reduce, AnyArray)> {
+    let op = reduce_op(op)?;
+    if ddof.is_nan() || ddof < 0.0 {
+        return Err(invalid_arg(format!("ddof must be a number >= 0, got {ddof}")));
+    }
+    Ok((op, any_array(env, x, "x", true)?))
+}
+
+/// Reductions by name: sum, exactSum, mean, variance, std, norm2, argmin, argmax (index, -1 when
+/// empty), minmax (`[min, max]`). `ddof` is used by variance and std.
+#[napi]
+pub fn reduce_submit(env: Env, id: u32, op: String, x: Unknown, ddof: f64, cancellable: bool) -> napi::Result<()> {
+    let (op, x) = reduce_args(&env, &op, &x, ddof)?;
+    submit(&env, id, cancellable, move |ctx| reduce_job(ctx, op, &x, ddof))
+}
+
+#[napi]
+pub fn reduce_sync(env: Env, op: String, x: Unknown, ddof: f64) -> napi::Result<JsOutput> {
+    let (op, x) = reduce_args(&env, &op, &x, ddof)?;
+    inline(|ctx| reduce_job(ctx, op, &x, ddof))
+}
+
+#[derive(Clone, Copy)]
+enum Ewise {
+    Bin(kernels::Binary),
+    Axpy,
+    Scale,
+    Clamp,
+    Cumsum,
+}
+
+struct EwiseCall {
+    op: Ewise,
+    x: AnyArray,
+    y: Option<AnyArray>,
+    a: f64,
+    b: f64,
+    /// `None`: a new array is returned.
+    out: Option<AnyOut>,
+}
+
+fn ewise_args(env: &Env, op: &str, x: &Unknown, y: &Unknown, a: f64, b: f64, out: &Unknown) -> napi::Result<EwiseCall> {
+    use kernels::Binary;
+    let op = match op {
+        "add" => Ewise::Bin(Binary::Add),
+        "sub" => Ewise::Bin(Binary::Sub),
+        "mul" => Ewise::Bin(Binary::Mul),
+        "div" => Ewise::Bin(Binary::Div),
+        "axpy" => Ewise::Axpy,
+        "scale" => Ewise::Scale,
+        "clamp" => Ewise::Clamp,
+        "cumsum" => Ewise::Cumsum,
+        _ => return Err(invalid_arg(format!("unknown element-wise operation {op}"))),
+    };
+    let x = any_array(env, x, "x", false)?;
+    let y = match op {
+        Ewise::Bin(_) | Ewise::Axpy => {
+            let y = any_array(env, y, "y", false)?;
+            if y.len() != x.len() {
+                return Err(invalid_arg(format!("x has {} elements but y has {}", x.len(), y.len())));
+            }
+            if !matches!((&x, &y), (AnyArray::F64(_), AnyArray::F64(_)) | (AnyArray::F32(_), AnyArray::F32(_))) {
+                return Err(invalid_arg("x and y must have the same element type"));
+            }
+            Some(y)
+        }
+        _ => None,
+    };
+    if matches!(op, Ewise::Clamp) && (a.is_nan() || b.is_nan() || a > b) {
+        return Err(invalid_arg(format!("clamp: need lo <= hi, got lo = {a}, hi = {b}")));
+    }
+    let out = if is_nullish(env, out) {
+        None
+    } else {
+        let o = writable(env, out, "out")?;
+        if !same_type(&x, &o) {
+            return Err(invalid_arg("out must have the same element type as x"));
+        }
+        if o.len() != x.len() {
+            return Err(invalid_arg(format!("out has {} elements but x has {}", o.len(), x.len())));
+        }
+        for input in std::iter::once(&x).chain(y.as_ref()) {
+            if overlaps(o.span(), input.span()) && o.span() != input.span() {
+                return Err(invalid_arg("out overlaps an input without being that same array"));
+            }
+        }
+        Some(o)
+    };
+    Ok(EwiseCall { op, x, y, a, b, out })
+}
+
+fn ewise_slices<T: kernels::Element>(ctx: &JobCtx, op: Ewise, (a, b): (f64, f64), xs: kernels::Src<T>, ys: Option<kernels::Src<T>>, out: &mut [T]) -> CoreResult<()> {
+    use kernels::Src;
+    match op {
+        Ewise::Bin(op) => kernels::binary(ctx, op, xs, ys.unwrap_or(Src::Out), out),
+        Ewise::Axpy => kernels::axpy(ctx, a, xs, ys.unwrap_or(Src::Out), out),
+        Ewise::Scale => kernels::scale(ctx, a, xs, out),
+        Ewise::Clamp => kernels::clamp(ctx, a, b, xs, out),
+        Ewise::Cumsum => kernels::cumsum(
+            ctx,
+            match xs {
+                Src::Slice(s) => Some(s),
+                Src::Out => None,
+            },
+            out,
+        ),
+    }
+}
+
+/// An input that is `out` itself is read from `out` (`Src::Out`): no shared slice of it is made
+/// while the mutable one exists.
+fn src_of<T>(b: &Borrowed<T>, out: (usize, usize)) -> kernels::Src<'_, T> {
+    if b.len() > 0 && span(b.as_slice()) == out {
+        kernels::Src::Out
+    } else {
+        kernels::Src::Slice(b.as_slice())
+    }
+}
+
+macro_rules! ewise_typed {
+    ($ctx:expr, $c:expr, $x:expr, $variant:ident, $out:expr, $o_span:expr) => {{
+        let o_span = $o_span;
+        let xs = src_of($x, o_span);
+        let ys = match &$c.y {
+            Some(AnyArray::$variant(y)) => Some(src_of(y, o_span)),
+            _ => None,
+        };
+        ewise_slices($ctx, $c.op, ($c.a, $c.b), xs, ys, $out)
+    }};
+}
+
+fn ewise_job(ctx: &JobCtx, mut c: EwiseCall) -> CoreResult<JsOutput> {
+    let n = c.x.len();
+    let out = c.out.take();
+    match (&c.x, out) {
+        (AnyArray::F64(x), Some(AnyOut::F64(mut o))) => {
+            let sp = o.span();
+            ewise_typed!(ctx, c, x, F64, o.as_mut_slice(), sp)?;
+            Ok(JsOutput::Undefined)
+        }
+        (AnyArray::F32(x), Some(AnyOut::F32(mut o))) => {
+            let sp = o.span();
+            ewise_typed!(ctx, c, x, F32, o.as_mut_slice(), sp)?;
+            Ok(JsOutput::Undefined)
+        }
+        (AnyArray::F64(x), None) => {
+            let mut v = vec![0.0f64; n];
+            ewise_typed!(ctx, c, x, F64, &mut v, (0, 0))?;
+            Ok(JsOutput::F64Array(v))
+        }
+        (AnyArray::F32(x), None) => {
+            let mut v = vec![0.0f32; n];
+            ewise_typed!(ctx, c, x, F32, &mut v, (0, 0))?;
+            Ok(JsOutput::F32Array(v))
+        }
+        _ => Err(offloop_core::error::CoreError::invalid_arg("element types checked by ewise_args")),
+    }
+}
+
+/// Element-wise operations by name: add, sub, mul, div (x, y), axpy (a * x + y), scale (a * x),
+/// clamp (x into [a, b]), cumsum (x). `out` undefined: a new array is returned; otherwise the
+/// result goes into `out` (which may be x or y itself) and undefined is returned.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn elementwise_submit(env: Env, id: u32, op: String, x: Unknown, y: Unknown, a: f64, b: f64, out: Unknown, cancellable: bool) -> napi::Result<()> {
+    let call = ewise_args(&env, &op, &x, &y, a, b, &out)?;
+    submit(&env, id, cancellable, move |ctx| ewise_job(ctx, call))
+}
+
+#[napi]
+pub fn elementwise_sync(env: Env, op: String, x: Unknown, y: Unknown, a: f64, b: f64, out: Unknown) -> napi::Result<JsOutput> {
+    let call = ewise_args(&env, &op, &x, &y, a, b, &out)?;
+    inline(|ctx| ewise_job(ctx, call))
+}
+
+enum SortCall {
+    Copy(AnyArray),
+    InPlace(AnyOut),
+    Argsort(AnyArray),
+}
+
+fn sort_args(env: &Env, op: &str, x: &Unknown, in_place: bool) -> napi::Result<SortCall> {
+    match (op, in_place) {
+        ("sort", false) => Ok(SortCall::Copy(any_array(env, x, "x", true)?)),
+        ("sort", true) => {
+            any_array(env, x, "x", true)?;
+            Ok(SortCall::InPlace(writable(env, x, "x")?))
+        }
+        ("argsort", _) => Ok(SortCall::Argsort(any_array(env, x, "x", true)?)),
+        _ => Err(invalid_arg(format!("unknown sort operation {op}"))),
+    }
+}
+
+fn sort_job(ctx: &JobCtx, call: SortCall) -> CoreResult<JsOutput> {
+    fn copy<T: kernels::SortKey>(ctx: &JobCtx, x: &[T]) -> CoreResult<Vec<T>> {
+        let mut v = x.to_vec();
+        kernels::sort(ctx, None, &mut v)?;
+        Ok(v)
+    }
+    Ok(match call {
+        SortCall::Copy(AnyArray::F64(x)) => JsOutput::F64Array(copy(ctx, x.as_slice())?),
+        SortCall::Copy(AnyArray::F32(x)) => JsOutput::F32Array(copy(ctx, x.as_slice())?),
+        SortCall::Copy(AnyArray::I32(x)) => JsOutput::I32Array(copy(ctx, x.as_slice())?),
+        SortCall::InPlace(mut o) => {
+            match &mut o {
+                AnyOut::F64(w) => kernels::sort(ctx, None, w.as_mut_slice())?,
+                AnyOut::F32(w) => kernels::sort(ctx, None, w.as_mut_slice())?,
+                AnyOut::I32(w) => kernels::sort(ctx, None, w.as_mut_slice())?,
+            }
+            JsOutput::Undefined
+        }
+        SortCall::Argsort(x) => JsOutput::U32Array(match &x {
+            AnyArray::F64(b) => kernels::argsort(ctx, b.as_slice())?,
+            AnyArray::F32(b) => kernels::argsort(ctx, b.as_slice())?,
+            AnyArray::I32(b) => kernels::argsort(ctx, b.as_slice())?,
+        }),
+    })
+}
+
+/// `sort` (a new sorted array, or undefined after sorting `x` in place) or `argsort` (Uint32Array).
+#[napi]
+pub fn sort_submit(env: Env, id: u32, op: String, x: Unknown, in_place: bool, cancellable: bool) -> napi::Result<()> {
+    let call = sort_args(&env, &op, &x, in_place)?;
+    submit(&env, id, cancellable, move |ctx| sort_job(ctx, call))
+}
+
+#[napi]
+pub fn sort_sync(env: Env, op: String, x: Unknown, in_place: bool) -> napi::Result<JsOutput> {
+    let call = sort_args(&env, &op, &x, in_place)?;
+    inline(|ctx| sort_job(ctx, call))
+}
+
+fn quantile_job(ctx: &JobCtx, x: &AnyArray, qs: &[f64]) -> CoreResult<JsOutput> {
+    Ok(JsOutput::F64Array(match x {
+        AnyArray::F64(b) => kernels::quantile(ctx, b.as_slice(), qs)?,
+        AnyArray::F32(b) => kernels::quantile(ctx, b.as_slice(), qs)?,
+        AnyArray::I32(b) => kernels::quantile(ctx, b.as_slice(), qs)?,
+    }))
+}
+
+/// Quantiles (numpy's linear interpolation) of `x` at each of `qs`, as a Float64Array.
+#[napi]
+pub fn quantile_submit(env: Env, id: u32, x: Unknown, qs: Vec<f64>, cancellable: bool) -> napi::Result<()> {
+    let x = any_array(&env, &x, "x", true)?;
+    submit(&env, id, cancellable, move |ctx| quantile_job(ctx, &x, &qs))
+}
+
+#[napi]
+pub fn quantile_sync(env: Env, x: Unknown, qs: Vec<f64>) -> napi::Result<JsOutput> {
+    let x = any_array(&env, &x, "x", true)?;
+    inline(|ctx| quantile_job(ctx, &x, &qs))
+}
+
+fn histogram_job(ctx: &JobCtx, x: &AnyArray, bins: usize, range: Option<(f64, f64)>) -> CoreResult<JsOutput> {
+    fn run<T: kernels::Element>(ctx: &JobCtx, x: &[T], bins: usize, range: Option<(f64, f64)>) -> CoreResult<JsOutput> {
+        let (mut lo, mut hi) = match range {
+            Some(r) => r,
+            None if x.is_empty() => (0.0, 1.0),
+            None => {
+                let m = kernels::minmax(ctx, x)?;
+                if !(m.min.is_finite() && m.max.is_finite()) {
+                    return Err(offloop_core::error::CoreError::invalid_arg(
+                        "histogram: x holds NaN or infinities; give an explicit range",
+                    ));
+                }
+                (m.min, m.max)
+            }
+        };
+        if lo == hi {
+            // numpy widens an empty range by 0.5 each way.
+            lo -= 0.5;
+            hi += 0.5;
+        }
+        let (counts, edges) = kernels::histogram(ctx, x, bins, lo, hi)?;
+        Ok(JsOutput::F64ArrayPair(counts, edges))
+    }
+    match x {
+        AnyArray::F64(b) => run(ctx, b.as_slice(), bins, range),
+        AnyArray::F32(b) => run(ctx, b.as_slice(), bins, range),
+        AnyArray::I32(b) => run(ctx, b.as_slice(), bins, range),
+    }
+}
+
+/// The input, the bin count and the explicit range, if any.
+type HistogramArgs = (AnyArray, usize, Option<(f64, f64)>);
+
+fn histogram_args(env: &Env, x: &Unknown, bins: f64, lo: f64, hi: f64, has_range: bool) -> napi::Result<HistogramArgs> {
+    let x = any_array(env, x, "x", true)?;
+    if !((1.0..=1e8).contains(&bins) && bins.fract() == 0.0) {
+        return Err(invalid_arg(format!("bins must be an integer in [1, 1e8], got {bins}")));
+    }
+    if has_range && !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+        return Err(invalid_arg(format!("range must be finite [lo, hi] with lo <= hi, got [{lo}, {hi}]")));
+    }
+    Ok((x, bins as usize, has_range.then_some((lo, hi))))
+}
+
+/// `[counts, edges]` as two Float64Arrays (numpy's histogram: the last bin is closed).
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn histogram_submit(env: Env, id: u32, x: Unknown, bins: f64, lo: f64, hi: f64, has_range: bool, cancellable: bool) -> napi::Result<()> {
+    let (x, bins, range) = histogram_args(&env, &x, bins, lo, hi, has_range)?;
+    submit(&env, id, cancellable, move |ctx| histogram_job(ctx, &x, bins, range))
+}
+
+#[napi]
+pub fn histogram_sync(env: Env, x: Unknown, bins: f64, lo: f64, hi: f64, has_range: bool) -> napi::Result<JsOutput> {
+    let (x, bins, range) = histogram_args(&env, &x, bins, lo, hi, has_range)?;
+    inline(|ctx| histogram_job(ctx, &x, bins, range))
+}
+
+struct MatCall {
+    a: AnyArray,
+    b: AnyArray,
+    dims: (usize, usize, usize),
+    out: Option<AnyOut>,
+}
+
+fn dim(v: f64, name: &str) -> napi::Result<usize> {
+    if v >= 0.0 && v.fract() == 0.0 && v <= 2f64.powi(31) {
+        Ok(v as usize)
+    } else {
+        Err(invalid_arg(format!("{name} must be a non-negative integer, got {v}")))
+    }
+}
+
+/// `b` is k x n (matmul) or a vector of k (matvec, n = 1).
+fn mat_args(env: &Env, a: &Unknown, b: &Unknown, m: f64, k: f64, n: f64, out: &Unknown) -> napi::Result<MatCall> {
+    let (m, k, n) = (dim(m, "m")?, dim(k, "k")?, dim(n, "n")?);
+    let a = any_array(env, a, "a", false)?;
+    let b = any_array(env, b, "b", false)?;
+    if !matches!((&a, &b), (AnyArray::F64(_), AnyArray::F64(_)) | (AnyArray::F32(_), AnyArray::F32(_))) {
+        return Err(invalid_arg("a and b must have the same element type"));
+    }
+    if a.len() != m * k {
+        return Err(invalid_arg(format!("a has {} elements, expected m * k = {}", a.len(), m * k)));
+    }
+    if b.len() != k * n {
+        return Err(invalid_arg(format!("b has {} elements, expected k * n = {}", b.len(), k * n)));
+    }
+    let out = if is_nullish(env, out) {
+        None
+    } else {
+        let o = writable(env, out, "out")?;
+        if !same_type(&a, &o) {
+            return Err(invalid_arg("out must have the same element type as a"));
+        }
+        if o.len() != m * n {
+            return Err(invalid_arg(format!("out has {} elements, expected m * n = {}", o.len(), m * n)));
+        }
+        if overlaps(o.span(), a.span()) || overlaps(o.span(), b.span()) {
+            return Err(invalid_arg("out must not overlap a or b"));
+        }
+        Some(o)
+    };
+    Ok(MatCall { a, b, dims: (m, k, n), out })
+}
+
+fn mat_job(ctx: &JobCtx, mut c: MatCall, vector: bool) -> CoreResult<JsOutput> {
+    fn run<T: kernels::MatElem>(ctx: &JobCtx, a: &[T], b: &[T], (m, k, n): (usize, usize, usize), out: &mut [T], vector: bool) -> CoreResult<()> {
+        if vector {
+            kernels::matvec(ctx, a, b, (m, k), out)
+        } else {
+            kernels::matmul(ctx, a, b, (m, k, n), out)
+        }
+    }
+    let size = c.dims.0 * c.dims.2;
+    match (&c.a, &c.b, c.out.as_mut()) {
+        (AnyArray::F64(a), AnyArray::F64(b), Some(AnyOut::F64(o))) => {
+            run(ctx, a.as_slice(), b.as_slice(), c.dims, o.as_mut_slice(), vector)?;
+            Ok(JsOutput::Undefined)
+        }
+        (AnyArray::F32(a), AnyArray::F32(b), Some(AnyOut::F32(o))) => {
+            run(ctx, a.as_slice(), b.as_slice(), c.dims, o.as_mut_slice(), vector)?;
+            Ok(JsOutput::Undefined)
+        }
+        (AnyArray::F64(a), AnyArray::F64(b), None) => {
+            let mut v = vec![0.0f64; size];
+            run(ctx, a.as_slice(), b.as_slice(), c.dims, &mut v, vector)?;
+            Ok(JsOutput::F64Array(v))
+        }
+        (AnyArray::F32(a), AnyArray::F32(b), None) => {
+            let mut v = vec![0.0f32; size];
+            run(ctx, a.as_slice(), b.as_slice(), c.dims, &mut v, vector)?;
+            Ok(JsOutput::F32Array(v))
+        }
+        _ => Err(offloop_core::error::CoreError::invalid_arg("element types checked by mat_args")),
+    }
+}
+
+/// `a` (m x k) times `b` (k x n), row-major; into `out` (undefined returned) or a new array.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_submit(env: Env, id: u32, a: Unknown, b: Unknown, m: f64, k: f64, n: f64, out: Unknown, cancellable: bool) -> napi::Result<()> {
+    let call = mat_args(&env, &a, &b, m, k, n, &out)?;
+    submit(&env, id, cancellable, move |ctx| mat_job(ctx, call, false))
+}
+
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_sync(env: Env, a: Unknown, b: Unknown, m: f64, k: f64, n: f64, out: Unknown) -> napi::Result<JsOutput> {
+    let call = mat_args(&env, &a, &b, m, k, n, &out)?;
+    inline(|ctx| mat_job(ctx, call, false))
+}
+
+/// `a` (m x k) times the vector `x` (k).
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn matvec_submit(env: Env, id: u32, a: Unknown, x: Unknown, m: f64, k: f64, out: Unknown, cancellable: bool) -> napi::Result<()> {
+    let call = mat_args(&env, &a, &x, m, k, 1.0, &out)?;
+    submit(&env, id, cancellable, move |ctx| mat_job(ctx, call, true))
+}
+
+#[napi]
+pub fn matvec_sync(env: Env, a: Unknown, x: Unknown, m: f64, k: f64, out: Unknown) -> napi::Result<JsOutput> {
+    let call = mat_args(&env, &a, &x, m, k, 1.0, &out)?;
+    inline(|ctx| mat_job(ctx, call, true))
+}
+
+/// Benchmark probes (not public API): "read" (x), "triad" (out = x + a * y), "fma" (tasks = a,
+/// rounds = b; returns the flops done).
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn kernel_probe_submit(env: Env, id: u32, op: String, x: Unknown, y: Unknown, out: Unknown, a: f64, b: f64) -> napi::Result<()> {
+    match op.as_str() {
+        "read" => {
+            let AnyArray::F64(x) = any_array(&env, &x, "x", false)? else { return Err(invalid_arg("x: Float64Array")) };
+            submit(&env, id, false, move |ctx| Ok(JsOutput::Number(kernels::read_probe(ctx, x.as_slice())?)))
+        }
+        "triad" => {
+            let (AnyArray::F64(x), AnyArray::F64(y), AnyOut::F64(mut o)) =
+                (any_array(&env, &x, "x", false)?, any_array(&env, &y, "y", false)?, writable(&env, &out, "out")?)
+            else {
+                return Err(invalid_arg("triad: Float64Arrays"));
+            };
+            if x.len() != o.len || y.len() != o.len || overlaps(o.span(), span(x.as_slice())) || overlaps(o.span(), span(y.as_slice())) {
+                return Err(invalid_arg("triad: equal lengths, out apart from x and y"));
+            }
+            submit(&env, id, false, move |ctx| {
+                kernels::triad_probe(ctx, o.as_mut_slice(), x.as_slice(), y.as_slice(), a)?;
+                Ok(JsOutput::Undefined)
+            })
+        }
+        "fma" => submit(&env, id, false, move |ctx| Ok(JsOutput::Number(kernels::fma_peak_probe(ctx, a as usize, b as u64)?))),
+        _ => Err(invalid_arg(format!("unknown probe {op}"))),
+    }
+}

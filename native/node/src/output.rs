@@ -13,6 +13,10 @@ pub enum JsOutput {
     Pair(f64, f64),
     F64Array(Vec<f64>),
     F32Array(Vec<f32>),
+    I32Array(Vec<i32>),
+    U32Array(Vec<u32>),
+    /// Two Float64Arrays, as a JS array of length 2.
+    F64ArrayPair(Vec<f64>, Vec<f64>),
     Tape(Tape),
     /// One tape or error per input document.
     TapeList(Vec<CoreResult<Tape>>),
@@ -78,6 +82,15 @@ impl JsOutput {
             // SAFETY (both): env is the live environment of this JS-thread callback.
             JsOutput::F64Array(v) => unsafe { Float64Array::to_napi_value(env, Float64Array::new(v)) },
             JsOutput::F32Array(v) => unsafe { Float32Array::to_napi_value(env, Float32Array::new(v)) },
+            JsOutput::I32Array(v) => unsafe { Int32Array::to_napi_value(env, Int32Array::new(v)) },
+            JsOutput::U32Array(v) => unsafe { Uint32Array::to_napi_value(env, Uint32Array::new(v)) },
+            JsOutput::F64ArrayPair(a, b) => {
+                // SAFETY: as above.
+                let items = unsafe {
+                    [Float64Array::to_napi_value(env, Float64Array::new(a))?, Float64Array::to_napi_value(env, Float64Array::new(b))?]
+                };
+                array(env, &items)
+            }
             JsOutput::Undefined => undefined(env),
             JsOutput::Tape(t) => tape_to_js(env, t),
             JsOutput::TapeList(list) => {

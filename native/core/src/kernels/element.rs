@@ -1,12 +1,18 @@
 /// The element types kernels accept.
-pub trait Element: Copy + Send + Sync + 'static {
+pub trait Element: Copy + Send + Sync + PartialOrd + 'static {
     fn to_f64(self) -> f64;
+    /// Rounds an f64 to this type (for f32: round to nearest, as `Math.fround`).
+    fn from_f64(v: f64) -> Self;
 }
 
 impl Element for f64 {
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
+    }
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v
     }
 }
 
@@ -15,11 +21,20 @@ impl Element for f32 {
     fn to_f64(self) -> f64 {
         self as f64
     }
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
 }
 
 impl Element for i32 {
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
+    }
+    /// Only used for values that came from an i32; saturates otherwise.
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v as i32
     }
 }

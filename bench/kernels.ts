@@ -1,0 +1,329 @@
+/**
+ * Kernel benchmarks (issue #4): every reduction and element-wise kernel on 32 Mi doubles vs a
+ * plain JS loop, with the machine's memory bandwidth (read-only and triad probes) measured in the
+ * same run; the same kernels on 4 096 doubles (in cache), async and Sync; sort/argsort of 10 M
+ * doubles vs Float64Array.prototype.sort; matmul 256/512/1024 vs a JS triple loop, with the
+ * measured FMA peak of the pool.
+ */
+import { kernels, stats } from '../lib/index.js';
+import { native } from '../lib/native.js';
+import { dispatch } from '../lib/runtime.js';
+import { type BenchRow, log, timeMs } from './util.js';
+
+const BIG = 32 * 1024 * 1024;
+const SMALL = 4096;
+
+function probe(op: string, x: unknown, y: unknown, out: unknown, a: number, b: number): Promise<number> {
+  return dispatch({ mode: 'pool' }, 1e9, () => 0, (id) => native.kernelProbeSubmit(id, op, x, y, out, a, b), [x, y, out]);
+}
+
+function filled(n: number, seed: number): Float64Array {
+  const x = new Float64Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    x[i] = s / 2147483648 - 0.5;
+  }
+  return x;
+}
+
+interface Case {
+  name: string;
+  /** Bytes moved per call per element (reads + writes). */
+  bytes: number;
+  run: (x: Float64Array, y: Float64Array, out: Float64Array, mode: 'pool' | 'inline') => Promise<unknown>;
+  sync: (x: Float64Array, y: Float64Array, out: Float64Array) => unknown;
+  js: (x: Float64Array, y: Float64Array, out: Float64Array) => unknown;
+}
+
+const cases: Case[] = [
+  {
+    name: 'sum',
+    bytes: 8,
+    run: (x, _y, _o, mode) => kernels.sum(x, { mode }),
+    sync: (x) => kernels.sumSync(x),
+    js: (x) => {
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += x[i]!;
+      return s;
+    },
+  },
+  {
+    name: 'dot',
+    bytes: 16,
+    run: (x, y, _o, mode) => kernels.dot(x, y, { mode }),
+    sync: (x, y) => kernels.dotSync(x, y),
+    js: (x, y) => {
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += x[i]! * y[i]!;
+      return s;
+    },
+  },
+  {
+    name: 'mean',
+    bytes: 8,
+    run: (x, _y, _o, mode) => kernels.mean(x, { mode }),
+    sync: (x) => kernels.meanSync(x),
+    js: (x) => {
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += x[i]!;
+      return s / x.length;
+    },
+  },
+  {
+    name: 'variance',
+    bytes: 16,
+    run: (x, _y, _o, mode) => kernels.variance(x, { mode }),
+    sync: (x) => kernels.varianceSync(x),
+    js: (x) => {
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += x[i]!;
+      const m = s / x.length;
+      let v = 0;
+      for (let i = 0; i < x.length; i++) v += (x[i]! - m) * (x[i]! - m);
+      return v / x.length;
+    },
+  },
+  {
+    name: 'norm2',
+    bytes: 8,
+    run: (x, _y, _o, mode) => kernels.norm2(x, { mode }),
+    sync: (x) => kernels.norm2Sync(x),
+    js: (x) => {
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
+      return Math.sqrt(s);
+    },
+  },
+  {
+    name: 'minmax',
+    bytes: 8,
+    run: (x, _y, _o, mode) => kernels.minmax(x, { mode }),
+    sync: (x) => kernels.minmaxSync(x),
+    js: (x) => {
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      return [lo, hi];
+    },
+  },
+  {
+    name: 'argmin',
+    bytes: 8,
+    run: (x, _y, _o, mode) => kernels.argmin(x, { mode }),
+    sync: (x) => kernels.argminSync(x),
+    js: (x) => {
+      let k = 0;
+      for (let i = 1; i < x.length; i++) if (x[i]! < x[k]!) k = i;
+      return k;
+    },
+  },
+  {
+    name: 'add (into out)',
+    bytes: 24,
+    run: (x, y, o, mode) => kernels.add(x, y, o, { mode }),
+    sync: (x, y, o) => kernels.addSync(x, y, o),
+    js: (x, y, o) => {
+      for (let i = 0; i < x.length; i++) o[i] = x[i]! + y[i]!;
+    },
+  },
+  {
+    name: 'mul (into out)',
+    bytes: 24,
+    run: (x, y, o, mode) => kernels.mul(x, y, o, { mode }),
+    sync: (x, y, o) => kernels.mulSync(x, y, o),
+    js: (x, y, o) => {
+      for (let i = 0; i < x.length; i++) o[i] = x[i]! * y[i]!;
+    },
+  },
+  {
+    name: 'scale (into out)',
+    bytes: 16,
+    run: (x, _y, o, mode) => kernels.scale(1.5, x, o, { mode }),
+    sync: (x, _y, o) => kernels.scaleSync(1.5, x, o),
+    js: (x, _y, o) => {
+      for (let i = 0; i < x.length; i++) o[i] = 1.5 * x[i]!;
+    },
+  },
+  {
+    name: 'axpy (into out)',
+    bytes: 24,
+    run: (x, y, o, mode) => kernels.axpy(1.5, x, y, o, { mode }),
+    sync: (x, y, o) => kernels.axpySync(1.5, x, y, o),
+    js: (x, y, o) => {
+      for (let i = 0; i < x.length; i++) o[i] = 1.5 * x[i]! + y[i]!;
+    },
+  },
+  {
+    name: 'clamp (into out)',
+    bytes: 16,
+    run: (x, _y, o, mode) => kernels.clamp(x, -0.25, 0.25, o, { mode }),
+    sync: (x, _y, o) => kernels.clampSync(x, -0.25, 0.25, o),
+    js: (x, _y, o) => {
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i]!;
+        o[i] = v < -0.25 ? -0.25 : v > 0.25 ? 0.25 : v;
+      }
+    },
+  },
+  {
+    name: 'cumsum (into out)',
+    bytes: 24,
+    run: (x, _y, o, mode) => kernels.cumsum(x, o, { mode }),
+    sync: (x, _y, o) => kernels.cumsumSync(x, o),
+    js: (x, _y, o) => {
+      let s = 0;
+      for (let i = 0; i < x.length; i++) o[i] = s += x[i]!;
+    },
+  },
+];
+
+async function streaming(): Promise<BenchRow[]> {
+  const x = filled(BIG, 1);
+  const y = filled(BIG, 2);
+  const out = new Float64Array(BIG);
+  const readMs = await timeMs(() => probe('read', x, undefined, undefined, 0, 0), 5, 1);
+  const triadMs = await timeMs(() => probe('triad', x, y, out, 1.5, 0), 5, 1);
+  const readGBs = (BIG * 8) / readMs / 1e6;
+  const triadGBs = (BIG * 24) / triadMs / 1e6;
+  log(`bandwidth: read ${readGBs.toFixed(1)} GB/s, triad ${triadGBs.toFixed(1)} GB/s`);
+  const rows: BenchRow[] = [];
+  for (const c of cases) {
+    const ms = await timeMs(() => c.run(x, y, out, 'pool'), 5, 1);
+    const jsMs = await timeMs(() => c.js(x, y, out), 3, 1);
+    const gbs = (BIG * c.bytes) / ms / 1e6;
+    // Reductions are read-only; kernels that write compare with the triad's bandwidth.
+    const ref = c.bytes > 16 || c.name.includes('out') ? triadGBs : readGBs;
+    const pct = (100 * gbs) / ref;
+    rows.push({
+      group: 'Kernels, 32 Mi doubles (streaming)',
+      name: c.name,
+      offloop: ms,
+      rival: jsMs,
+      rivalName: 'plain JS loop',
+      unit: 'ms',
+      better: 'lower',
+      goal: '>= 4 x JS and >= 85 % of bandwidth',
+      goalMet: jsMs / ms >= 4 && pct >= 85,
+      note: `${gbs.toFixed(1)} GB/s = ${pct.toFixed(0)} % of the measured ${c.bytes > 16 || c.name.includes('out') ? 'triad' : 'read'} bandwidth (read ${readGBs.toFixed(1)}, triad ${triadGBs.toFixed(1)} GB/s)`,
+    });
+  }
+  return rows;
+}
+
+async function inCache(): Promise<BenchRow[]> {
+  const x = filled(SMALL, 3);
+  const y = filled(SMALL, 4);
+  const out = new Float64Array(SMALL);
+  const rows: BenchRow[] = [];
+  const reps = 2000;
+  const per = async (f: () => unknown): Promise<number> => ((await timeMs(async () => {
+    for (let i = 0; i < reps; i++) await f();
+  }, 5, 1)) * 1000) / reps;
+  for (const c of cases) {
+    const jsUs = await per(() => c.js(x, y, out));
+    const syncUs = await per(() => c.sync(x, y, out));
+    const asyncUs = await per(() => c.run(x, y, out, 'inline'));
+    rows.push({
+      group: 'Kernels, 4 096 doubles (in cache)',
+      name: `${c.name}, Sync`,
+      offloop: syncUs,
+      rival: jsUs,
+      rivalName: 'plain JS loop',
+      unit: 'µs',
+      better: 'lower',
+      goal: '>= 8 x JS',
+      goalMet: jsUs / syncUs >= 8,
+    });
+    rows.push({
+      group: 'Kernels, 4 096 doubles (in cache)',
+      name: `${c.name}, async (auto: runs inline)`,
+      offloop: asyncUs,
+      rival: jsUs,
+      rivalName: 'plain JS loop',
+      unit: 'µs',
+      better: 'lower',
+    });
+  }
+  return rows;
+}
+
+async function sorting(): Promise<BenchRow[]> {
+  const n = 10_000_000;
+  const x = filled(n, 5).map((v) => v * 1e6);
+  const jsMs = await timeMs(() => x.slice().sort(), 2, 0);
+  const sortMs = await timeMs(() => kernels.sort(x, { mode: 'pool' }), 3, 1);
+  const argMs = await timeMs(() => kernels.argsort(x, { mode: 'pool' }), 3, 1);
+  const row = (name: string, ms: number): BenchRow => ({
+    group: 'Sorting, 10 M doubles',
+    name,
+    offloop: ms,
+    rival: jsMs,
+    rivalName: 'Float64Array.prototype.sort (on a copy)',
+    unit: 'ms',
+    better: 'lower',
+    goal: '>= 15 x',
+    goalMet: jsMs / ms >= 15,
+  });
+  return [row('sort', sortMs), row('argsort', argMs)];
+}
+
+function jsMatmul(a: Float64Array, b: Float64Array, n: number): Float64Array {
+  const c = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < n; p++) {
+      const av = a[i * n + p]!;
+      for (let j = 0; j < n; j++) c[i * n + j] = c[i * n + j]! + av * b[p * n + j]!;
+    }
+  }
+  return c;
+}
+
+async function matmul(): Promise<BenchRow[]> {
+  const threads = stats().threads;
+  const rounds = 2_000_000;
+  const peakMs = await timeMs(() => probe('fma', undefined, undefined, undefined, threads, rounds), 3, 1);
+  const peak = (threads * rounds * 96 * 2) / peakMs / 1e6;
+  log(`FMA peak over ${threads} threads: ${peak.toFixed(1)} GFLOP/s`);
+  const rows: BenchRow[] = [];
+  for (const n of [256, 512, 1024]) {
+    const a = filled(n * n, n);
+    const b = filled(n * n, n + 1);
+    const out = new Float64Array(n * n);
+    const flops = 2 * n * n * n;
+    const ms = await timeMs(() => kernels.matmul(a, b, { m: n, k: n, n }, out, { mode: 'pool' }), 3, 1);
+    const jsMs = await timeMs(() => jsMatmul(a, b, n), 1, 0);
+    const g = flops / ms / 1e6;
+    rows.push({
+      group: 'matmul (f64)',
+      name: `${n} x ${n}`,
+      offloop: g,
+      rival: flops / jsMs / 1e6,
+      rivalName: 'JS triple loop (i-p-j order)',
+      unit: 'GFLOP/s',
+      better: 'higher',
+      goal: n === 1024 ? '>= 60 % of FMA peak' : undefined,
+      goalMet: n === 1024 ? g >= 0.6 * peak : undefined,
+      note: `${((100 * g) / peak).toFixed(0)} % of the measured FMA peak (${peak.toFixed(1)} GFLOP/s over ${threads} threads)`,
+    });
+  }
+  return rows;
+}
+
+export async function run(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const [name, part] of [
+    ['streaming', streaming],
+    ['in cache', inCache],
+    ['sorting', sorting],
+    ['matmul', matmul],
+  ] as const) {
+    log(`kernels: ${name}`);
+    rows.push(...(await part()));
+  }
+  return rows;
+}

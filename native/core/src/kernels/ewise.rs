@@ -1,0 +1,231 @@
+//! Element-wise kernels: out[i] = f(x[i], y[i]) for add, sub, mul, div, scale, axpy, clamp.
+//!
+//! Every operation is computed in f64 and rounded once to the element type, which for f32 gives
+//! exactly what the same JS expression gives on a Float32Array (`Math.fround` of the double result;
+//! for +, -, *, / that also equals the f32 operation). No FMA: `axpy` is `a * x + y` with two
+//! roundings, as in JS. `out` may be one of the inputs (in place): that input is then read from
+//! `out` itself, so no slice is ever aliased.
+
+use super::Element;
+use crate::error::CoreResult;
+use crate::runtime::JobCtx;
+use crate::simd_dispatch;
+
+/// Elements per parallel piece: 64 Ki, about 1.5 MB of traffic for three f64 streams.
+const CHUNK: usize = 1 << 16;
+
+/// An input of an element-wise kernel: a separate slice, or `out` itself (the in-place case).
+#[derive(Clone, Copy)]
+pub enum Src<'a, T> {
+    Slice(&'a [T]),
+    Out,
+}
+
+impl<'a, T> Src<'a, T> {
+    fn piece(self, start: usize, len: usize) -> Option<&'a [T]> {
+        match self {
+            Src::Slice(s) => Some(&s[start..start + len]),
+            Src::Out => None,
+        }
+    }
+}
+
+/// A two-operand operation on doubles.
+pub trait Op2: Copy + Send + Sync {
+    fn apply(self, a: f64, b: f64) -> f64;
+}
+
+/// A one-operand operation on doubles.
+pub trait Op1: Copy + Send + Sync {
+    fn apply(self, a: f64) -> f64;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+macro_rules! op2 {
+    ($name:ident, $a:ident, $b:ident, $e:expr) => {
+        #[derive(Clone, Copy)]
+        struct $name;
+        impl Op2 for $name {
+            #[inline(always)]
+            fn apply(self, $a: f64, $b: f64) -> f64 {
+                $e
+            }
+        }
+    };
+}
+op2!(AddOp, a, b, a + b);
+op2!(SubOp, a, b, a - b);
+op2!(MulOp, a, b, a * b);
+op2!(DivOp, a, b, a / b);
+
+/// `alpha * x + y`, two roundings.
+#[derive(Clone, Copy)]
+struct Axpy(f64);
+impl Op2 for Axpy {
+    #[inline(always)]
+    fn apply(self, x: f64, y: f64) -> f64 {
+        self.0 * x + y
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Scale(f64);
+impl Op1 for Scale {
+    #[inline(always)]
+    fn apply(self, x: f64) -> f64 {
+        self.0 * x
+    }
+}
+
+/// `x < lo ? lo : x > hi ? hi : x`: NaN stays NaN, -0 stays -0 when `lo` is 0.
+#[derive(Clone, Copy)]
+struct Clamp(f64, f64);
+impl Op1 for Clamp {
+    #[inline(always)]
+    fn apply(self, x: f64) -> f64 {
+        let y = if x < self.0 { self.0 } else { x };
+        if y > self.1 {
+            self.1
+        } else {
+            y
+        }
+    }
+}
+
+#[inline(always)]
+fn map2_body<T: Element, O: Op2>(op: O, a: Option<&[T]>, b: Option<&[T]>, out: &mut [T]) {
+    let f = |x: T, y: T| T::from_f64(op.apply(x.to_f64(), y.to_f64()));
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                *o = f(x, y);
+            }
+        }
+        (None, Some(b)) => {
+            for (o, &y) in out.iter_mut().zip(b) {
+                *o = f(*o, y);
+            }
+        }
+        (Some(a), None) => {
+            for (o, &x) in out.iter_mut().zip(a) {
+                *o = f(x, *o);
+            }
+        }
+        (None, None) => {
+            for o in out.iter_mut() {
+                *o = f(*o, *o);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn map1_body<T: Element, O: Op1>(op: O, a: Option<&[T]>, out: &mut [T]) {
+    match a {
+        Some(a) => {
+            for (o, &x) in out.iter_mut().zip(a) {
+                *o = T::from_f64(op.apply(x.to_f64()));
+            }
+        }
+        None => {
+            for o in out.iter_mut() {
+                *o = T::from_f64(op.apply(o.to_f64()));
+            }
+        }
+    }
+}
+
+simd_dispatch!(fn map2_piece<T: Element, O: Op2>(op: O, a: Option<&[T]>, b: Option<&[T]>, out: &mut [T]) -> () => map2_body);
+simd_dispatch!(fn map1_piece<T: Element, O: Op1>(op: O, a: Option<&[T]>, out: &mut [T]) -> () => map1_body);
+
+fn map2<T: Element, O: Op2>(ctx: &JobCtx, op: O, a: Src<T>, b: Src<T>, out: &mut [T]) -> CoreResult<()> {
+    ctx.for_each_chunk_mut(out, CHUNK, |start, piece| {
+        let n = piece.len();
+        map2_piece(op, a.piece(start, n), b.piece(start, n), piece)
+    })
+}
+
+fn map1<T: Element, O: Op1>(ctx: &JobCtx, op: O, a: Src<T>, out: &mut [T]) -> CoreResult<()> {
+    ctx.for_each_chunk_mut(out, CHUNK, |start, piece| map1_piece(op, a.piece(start, piece.len()), piece))
+}
+
+/// `out[i] = x[i] op y[i]`. Slices in `x`/`y` must be at least `out.len()` long (checked by the caller).
+pub fn binary<T: Element>(ctx: &JobCtx, op: Binary, x: Src<T>, y: Src<T>, out: &mut [T]) -> CoreResult<()> {
+    match op {
+        Binary::Add => map2(ctx, AddOp, x, y, out),
+        Binary::Sub => map2(ctx, SubOp, x, y, out),
+        Binary::Mul => map2(ctx, MulOp, x, y, out),
+        Binary::Div => map2(ctx, DivOp, x, y, out),
+    }
+}
+
+/// `out[i] = alpha * x[i] + y[i]` (no FMA).
+pub fn axpy<T: Element>(ctx: &JobCtx, alpha: f64, x: Src<T>, y: Src<T>, out: &mut [T]) -> CoreResult<()> {
+    map2(ctx, Axpy(alpha), x, y, out)
+}
+
+/// `out[i] = alpha * x[i]`.
+pub fn scale<T: Element>(ctx: &JobCtx, alpha: f64, x: Src<T>, out: &mut [T]) -> CoreResult<()> {
+    map1(ctx, Scale(alpha), x, out)
+}
+
+/// `out[i] = x[i]` limited to `[lo, hi]` (the caller checks `lo <= hi`); NaN stays NaN.
+pub fn clamp<T: Element>(ctx: &JobCtx, lo: f64, hi: f64, x: Src<T>, out: &mut [T]) -> CoreResult<()> {
+    map1(ctx, Clamp(lo, hi), x, out)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_match_scalar_and_in_place() {
+        let ctx = JobCtx::inline();
+        let x: Vec<f64> = (0..200_001).map(|i| (i as f64 * 0.37).sin() * 10.0).collect();
+        let y: Vec<f64> = (0..200_001).map(|i| (i as f64 * 0.11).cos() + 2.0).collect();
+        for (op, f) in [
+            (Binary::Add, (|a, b| a + b) as fn(f64, f64) -> f64),
+            (Binary::Sub, |a, b| a - b),
+            (Binary::Mul, |a, b| a * b),
+            (Binary::Div, |a, b| a / b),
+        ] {
+            let mut out = vec![0.0; x.len()];
+            binary(&ctx, op, Src::Slice(&x), Src::Slice(&y), &mut out).unwrap();
+            assert!(out.iter().zip(x.iter().zip(&y)).all(|(o, (a, b))| o.to_bits() == f(*a, *b).to_bits()));
+            let mut inplace = y.clone();
+            binary(&ctx, op, Src::Slice(&x), Src::Out, &mut inplace).unwrap();
+            assert_eq!(inplace, out);
+            let mut inplace = x.clone();
+            binary(&ctx, op, Src::Out, Src::Slice(&y), &mut inplace).unwrap();
+            assert_eq!(inplace, out);
+        }
+        let mut out = vec![0.0; x.len()];
+        axpy(&ctx, 1.5, Src::Slice(&x), Src::Slice(&y), &mut out).unwrap();
+        assert!(out.iter().zip(x.iter().zip(&y)).all(|(o, (a, b))| *o == 1.5 * a + b));
+        clamp(&ctx, -1.0, 1.0, Src::Slice(&x), &mut out).unwrap();
+        assert!(out.iter().zip(&x).all(|(o, a)| *o == a.clamp(-1.0, 1.0)));
+        let mut s = x.clone();
+        scale(&ctx, 3.0, Src::Out, &mut s).unwrap();
+        assert!(s.iter().zip(&x).all(|(o, a)| *o == 3.0 * a));
+    }
+
+    #[test]
+    fn f32_rounds_like_js() {
+        let ctx = JobCtx::inline();
+        let x: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.3).sin()).collect();
+        let mut out = vec![0.0f32; x.len()];
+        scale(&ctx, 0.1, Src::Slice(&x), &mut out).unwrap();
+        assert!(out.iter().zip(&x).all(|(o, a)| *o == (0.1 * *a as f64) as f32));
+        let c = [f64::NAN, -0.0, 5.0, -5.0];
+        let mut o = [0.0; 4];
+        clamp(&ctx, 0.0, 1.0, Src::Slice(&c), &mut o).unwrap();
+        assert!(o[0].is_nan() && o[1].to_bits() == (-0.0f64).to_bits() && o[2] == 1.0 && o[3] == 0.0);
+    }
+}
