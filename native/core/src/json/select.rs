@@ -95,26 +95,34 @@ impl<'a> Navigator<'a> {
     /// The value entry of the last member named `key` of the object at entry `k` (the last, as
     /// `JSON.parse` keeps the last of duplicate keys).
     fn member(&self, k: usize, key: &[u8], scratch: &mut Vec<u8>) -> JResult<Option<usize>> {
-        let mut e = k + 1;
         let mut found = None;
+        self.members(k, scratch, |name, value| {
+            if name == key {
+                found = Some(value);
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Calls `f` with the (unescaped) key and the value entry of each member of the object at
+    /// entry `k`, in order.
+    pub(crate) fn members(&self, k: usize, scratch: &mut Vec<u8>, mut f: impl FnMut(&[u8], usize)) -> JResult<()> {
+        let mut e = k + 1;
         if self.byte(e) == b'}' {
-            return Ok(None);
+            return Ok(());
         }
         loop {
             let (raw, raw_start) = self.string_at(e);
-            let equal = if memchr::memchr(b'\\', raw).is_none() {
-                raw == key
+            if !self.walker.index.may_have_escape(raw_start, raw_start + raw.len()) {
+                f(raw, e + 3);
             } else {
                 scratch.clear();
                 string::unescape_into(raw, raw_start, scratch)?;
-                scratch.as_slice() == key
-            };
-            if equal {
-                found = Some(e + 3);
+                f(scratch, e + 3);
             }
             let after = self.skip(e + 3);
             if self.byte(after) != b',' {
-                return Ok(found);
+                return Ok(());
             }
             e = after + 1;
         }
