@@ -194,6 +194,21 @@ impl Builder {
         Ok(())
     }
 
+    /// Makes room for `rows` more rows.
+    fn reserve(&mut self, rows: usize) {
+        for col in &mut self.columns {
+            let column = &mut col.column;
+            column.valid.reserve(rows);
+            match &mut column.values {
+                ColumnValues::F64(v) => v.reserve(rows),
+                ColumnValues::F32(v) => v.reserve(rows),
+                ColumnValues::I32(v) => v.reserve(rows),
+                ColumnValues::Bool(v) => v.reserve(rows),
+                ColumnValues::Str(s) => s.ids.reserve(rows),
+            }
+        }
+    }
+
     /// Drops the rows from `rows` on. A string a dropped row interned stays in its table, unused.
     fn truncate(&mut self, rows: usize) {
         self.rows = rows;
@@ -283,6 +298,7 @@ fn chunk_at_once(
     scratch.jumps = jumps;
     let nav = Navigator::new(text, scratch, opts);
     let mut out = Builder::new(fields);
+    out.reserve(starts.len());
     let mut key_scratch = Vec::new();
     let mut unescaped = Vec::new();
     for k in starts {

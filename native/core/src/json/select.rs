@@ -39,8 +39,14 @@ pub fn select(ctx: &JobCtx, input: &[u8], selectors: &[Pointer], opts: ParseOpti
 /// Checks the indexed document and fills `scratch.jumps`. Errors are in `text` offsets.
 pub(crate) fn index_jumps(ctx: &JobCtx, text: &[u8], scratch: &mut Scratch, opts: ParseOptions) -> JResult<()> {
     let mut jumps = std::mem::take(&mut scratch.jumps);
-    jumps.clear();
-    jumps.resize(scratch.index.positions.len(), 0);
+    let entries = scratch.index.positions.len();
+    if jumps.capacity() < entries {
+        // A fresh zeroed allocation: large ones come zeroed from the system, with no memset.
+        jumps = vec![0; entries];
+    } else {
+        jumps.clear();
+        jumps.resize(entries, 0);
+    }
     let result = walk_document(ctx, text, scratch, opts, &mut JumpSink { jumps: &mut jumps });
     scratch.jumps = jumps;
     result
