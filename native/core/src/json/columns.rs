@@ -86,9 +86,10 @@ pub fn columns_with(
         return Err(CoreError::invalid_arg(format!("columns do not take '*' selectors: {:?}", p.steps)));
     }
     let chunks = match bad {
-        BadLine::Fail => ndjson::map_line_chunks(ctx, input, |range| {
+        BadLine::Fail => ndjson::map_line_chunks_unchecked(ctx, input, |range| {
             let mut scratch = Scratch::default();
-            match chunk_at_once(ctx, &input[range.clone()], fields, opts, &mut scratch)? {
+            let whole = chunk_at_once(ctx, &input[range.clone()], fields, opts, &mut scratch);
+            match whole.map_err(|e| e.shifted(range.start))? {
                 Some(out) => Ok((out, Vec::new())),
                 None => chunk_by_line(ctx, input, range, fields, opts, bad, &mut scratch),
             }
@@ -96,16 +97,11 @@ pub fn columns_with(
         BadLine::Skip | BadLine::Collect => {
             let per_chunk = ctx.map_chunks(input.len(), ndjson::CHUNK, |nominal| {
                 let range = ndjson::chunk_bounds(input, nominal);
-                let text = &input[range.clone()];
                 let mut scratch = Scratch::default();
-                let whole = match utf8::validate_utf8(ctx, text) {
-                    Ok(()) => chunk_at_once(ctx, text, fields, opts, &mut scratch),
-                    Err(Failure::Other(e)) => Err(Failure::Other(e)),
-                    Err(_) => Ok(None),
-                };
-                match whole {
+                match chunk_at_once(ctx, &input[range.clone()], fields, opts, &mut scratch) {
                     Ok(Some(out)) => Ok((out, Vec::new())),
-                    Ok(None) => chunk_by_line(ctx, input, range, fields, opts, bad, &mut scratch),
+                    // Invalid UTF-8 in the chunk: each line is checked on its own.
+                    Ok(None) | Err(Failure::Syntax(_)) => chunk_by_line(ctx, input, range, fields, opts, bad, &mut scratch),
                     Err(e) => Err(e),
                 }
             })?;
@@ -247,7 +243,7 @@ impl Builder {
     }
 }
 
-/// The rows of a chunk of lines whose UTF-8 is valid, indexed and walked as a whole: one stage 1
+/// The rows of a chunk of lines, UTF-8 checked, indexed and walked as a whole: one stage 1
 /// pass and one walk per value instead of one per line, which matters for short records.
 /// `Ok(None)` when the chunk is not one valid value per line (a bad record, a value spread over
 /// lines, two values on a line): the caller then goes line by line for the exact error.
@@ -262,9 +258,8 @@ fn chunk_at_once(
         Failure::Other(e) => Err(Failure::Other(e)),
         _ => Ok(None),
     };
-    if let Err(e) = structural::structural_index(ctx, text, &mut scratch.index) {
-        return recoverable(e);
-    }
+    // Invalid UTF-8 fails here (the caller decides what it costs); bad JSON gives `Ok(None)`.
+    utf8::index_valid_utf8(ctx, text, &mut scratch.index)?;
     if scratch.index.first_string_error.is_some() {
         return Ok(None);
     }

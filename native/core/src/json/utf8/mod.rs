@@ -12,11 +12,12 @@
 //! instructions, or with `OFFLOOP_SIMD=scalar`, the standard library does all the work.
 
 use super::error::{Failure, JResult};
+use super::structural;
 use crate::runtime::JobCtx;
 use crate::simd::{self, SimdLevel};
 
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(in crate::json) mod x86;
 
 /// Validated in pieces of this size so a cancel is seen within about a millisecond.
 const CHUNK: usize = 1 << 16;
@@ -55,6 +56,21 @@ pub(crate) fn validate_utf8_at(level: SimdLevel, ctx: &JobCtx, input: &[u8]) -> 
     validate_utf8_std(ctx, input)
 }
 
+/// Builds the structural index of `input` into `out` after making sure `input` is valid UTF-8
+/// (failing with the offset of the first bad sequence if not). With AVX2 or AVX-512 the UTF-8
+/// check runs inside the stage 1 loop, on the blocks it loads anyway; only invalid input (to
+/// locate the error) or a portable build pays a separate pass.
+pub(crate) fn index_valid_utf8(ctx: &JobCtx, input: &[u8], out: &mut structural::StructuralIndex) -> JResult<()> {
+    if input.len() > structural::MAX_INPUT {
+        // Too large to index: report invalid UTF-8 first, as for any other input.
+        validate_utf8(ctx, input)?;
+    }
+    if !structural::structural_index_checking_utf8(ctx, input, out)? {
+        validate_utf8(ctx, input)?;
+    }
+    Ok(())
+}
+
 /// The standard library's validator in pieces; finds the offset of the first bad sequence.
 fn validate_utf8_std(ctx: &JobCtx, input: &[u8]) -> JResult<()> {
     let mut pos = 0;
@@ -90,7 +106,7 @@ mod tests {
         std::str::from_utf8(input).err().map(|e| e.valid_up_to())
     }
 
-    /// Every level agrees with the standard library on text mixing ASCII with 2-, 3- and 4-byte
+    /// Every level, and the check inside stage 1, agrees with the standard library on text mixing ASCII with 2-, 3- and 4-byte
     /// characters, with a byte changed or cut anywhere (both sides of every 32/64-byte boundary).
     #[test]
     fn vector_check_agrees_with_std() {
@@ -127,6 +143,9 @@ mod tests {
             for level in [SimdLevel::Portable, SimdLevel::Avx2, SimdLevel::Avx512] {
                 assert_eq!(verdict(level, case), want, "level {level:?} on {case:x?}");
             }
+            let mut index = structural::StructuralIndex::default();
+            let folded = index_valid_utf8(&JobCtx::inline(), case, &mut index).err().and_then(|e| e.offset());
+            assert_eq!(folded, want, "check inside stage 1 on {case:x?}");
             #[cfg(target_arch = "x86_64")]
             {
                 let ctx = JobCtx::inline();

@@ -132,21 +132,39 @@ fn first_32(t: &[u8; 64]) -> &[u8; 32] {
     t.first_chunk::<32>().unwrap_or(&[0; 32])
 }
 
-#[target_feature(enable = "avx512f,avx512bw")]
-fn run_avx512(ctx: &JobCtx, input: &[u8]) -> JResult<bool> {
-    let tables = TABLES.map(|t| load512(&t));
-    let limit = load512(&INCOMPLETE_LIMIT);
-    let nibble = _mm512_set1_epi8(0x0F);
-    let mut prev = _mm512_setzero_si512();
-    let mut error = _mm512_setzero_si512();
-    let mut incomplete = _mm512_setzero_si512();
-    let mut check = |v: __m512i, prev: __m512i| -> __m512i {
+/// The running AVX-512 check: feed 64-byte blocks in order, then ask [`Avx512::valid`].
+pub(crate) struct Avx512 {
+    tables: [__m512i; 3],
+    limit: __m512i,
+    prev: __m512i,
+    error: __m512i,
+    incomplete: __m512i,
+}
+
+impl Avx512 {
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(crate) fn new() -> Self {
+        let zero = _mm512_setzero_si512();
+        Avx512 { tables: TABLES.map(|t| load512(&t)), limit: load512(&INCOMPLETE_LIMIT), prev: zero, error: zero, incomplete: zero }
+    }
+
+    /// Checks the next 64 bytes.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    pub(crate) fn block(&mut self, block: &[u8; 64]) {
+        self.step(load512(block));
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    fn step(&mut self, v: __m512i) {
+        let nibble = _mm512_set1_epi8(0x0F);
         if _mm512_movepi8_mask(v) == 0 {
             // ASCII: fine unless the block before ended inside a sequence.
-            error = _mm512_or_si512(error, incomplete);
+            self.error = _mm512_or_si512(self.error, self.incomplete);
         } else {
             // Lanes: [last lane of prev, lanes 0..3 of v], so byte-aligns within lanes reach back.
-            let before = _mm512_alignr_epi64::<6>(v, prev);
+            let before = _mm512_alignr_epi64::<6>(v, self.prev);
             let prev1 = _mm512_alignr_epi8::<15>(v, before);
             let prev2 = _mm512_alignr_epi8::<14>(v, before);
             let prev3 = _mm512_alignr_epi8::<13>(v, before);
@@ -154,49 +172,64 @@ fn run_avx512(ctx: &JobCtx, input: &[u8]) -> JResult<bool> {
             let cur_high = _mm512_and_si512(_mm512_srli_epi16::<4>(v), nibble);
             let special = _mm512_and_si512(
                 _mm512_and_si512(
-                    _mm512_shuffle_epi8(tables[0], prev_high),
-                    _mm512_shuffle_epi8(tables[1], _mm512_and_si512(prev1, nibble)),
+                    _mm512_shuffle_epi8(self.tables[0], prev_high),
+                    _mm512_shuffle_epi8(self.tables[1], _mm512_and_si512(prev1, nibble)),
                 ),
-                _mm512_shuffle_epi8(tables[2], cur_high),
+                _mm512_shuffle_epi8(self.tables[2], cur_high),
             );
             let third = _mm512_subs_epu8(prev2, _mm512_set1_epi8((0xE0u8 - 0x80) as i8));
             let fourth = _mm512_subs_epu8(prev3, _mm512_set1_epi8((0xF0u8 - 0x80) as i8));
             let must_continue = _mm512_and_si512(_mm512_or_si512(third, fourth), _mm512_set1_epi8(0x80u8 as i8));
-            error = _mm512_or_si512(error, _mm512_xor_si512(must_continue, special));
+            self.error = _mm512_or_si512(self.error, _mm512_xor_si512(must_continue, special));
         }
-        incomplete = _mm512_subs_epu8(v, limit);
-        v
-    };
-    let mut blocks = input.chunks_exact(64);
-    for (i, block) in (&mut blocks).enumerate() {
-        if i % (BYTES_PER_CHECKPOINT / 64) == BYTES_PER_CHECKPOINT / 64 - 1 {
-            ctx.checkpoint()?;
-        }
-        let block: &[u8; 64] = block.try_into().unwrap_or(&[0; 64]);
-        prev = check(load512(block), prev);
+        self.incomplete = _mm512_subs_epu8(v, self.limit);
+        self.prev = v;
     }
-    let mut last = [0u8; 64];
-    last[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
-    prev = check(load512(&last), prev);
-    // Zeros after the input: a sequence the input cut short shows up as `TOO_SHORT`.
-    check(_mm512_setzero_si512(), prev);
-    Ok(_mm512_test_epi8_mask(error, error) == 0)
+
+    /// Whether everything fed so far is valid UTF-8 that does not end inside a sequence.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(crate) fn valid(mut self) -> bool {
+        // Zeros after the input: a sequence the input cut short shows up as `TOO_SHORT`.
+        self.step(_mm512_setzero_si512());
+        _mm512_test_epi8_mask(self.error, self.error) == 0
+    }
 }
 
-#[target_feature(enable = "avx2")]
-fn run_avx2(ctx: &JobCtx, input: &[u8]) -> JResult<bool> {
-    let tables = TABLES.map(|t| load256(first_32(&t)));
-    let limit = load256(INCOMPLETE_LIMIT[32..].first_chunk::<32>().unwrap_or(&[0xFF; 32]));
-    let nibble = _mm256_set1_epi8(0x0F);
-    let mut prev = _mm256_setzero_si256();
-    let mut error = _mm256_setzero_si256();
-    let mut incomplete = _mm256_setzero_si256();
-    let mut check = |v: __m256i, prev: __m256i| -> __m256i {
+/// The running AVX2 check: feed 64-byte blocks in order, then ask [`Avx2::valid`].
+pub(crate) struct Avx2 {
+    tables: [__m256i; 3],
+    limit: __m256i,
+    prev: __m256i,
+    error: __m256i,
+    incomplete: __m256i,
+}
+
+impl Avx2 {
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn new() -> Self {
+        let zero = _mm256_setzero_si256();
+        let limit = load256(INCOMPLETE_LIMIT[32..].first_chunk::<32>().unwrap_or(&[0xFF; 32]));
+        Avx2 { tables: TABLES.map(|t| load256(first_32(&t))), limit, prev: zero, error: zero, incomplete: zero }
+    }
+
+    /// Checks the next 64 bytes.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) fn block(&mut self, block: &[u8; 64]) {
+        let (lo, hi) = block.split_at(32);
+        self.step(load256(lo.try_into().unwrap_or(&[0; 32])));
+        self.step(load256(hi.try_into().unwrap_or(&[0; 32])));
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn step(&mut self, v: __m256i) {
+        let nibble = _mm256_set1_epi8(0x0F);
         if _mm256_movemask_epi8(v) == 0 {
-            error = _mm256_or_si256(error, incomplete);
+            self.error = _mm256_or_si256(self.error, self.incomplete);
         } else {
             // [high lane of prev, low lane of v], so byte-aligns within lanes reach back.
-            let before = _mm256_permute2x128_si256::<0x21>(prev, v);
+            let before = _mm256_permute2x128_si256::<0x21>(self.prev, v);
             let prev1 = _mm256_alignr_epi8::<15>(v, before);
             let prev2 = _mm256_alignr_epi8::<14>(v, before);
             let prev3 = _mm256_alignr_epi8::<13>(v, before);
@@ -204,30 +237,53 @@ fn run_avx2(ctx: &JobCtx, input: &[u8]) -> JResult<bool> {
             let cur_high = _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble);
             let special = _mm256_and_si256(
                 _mm256_and_si256(
-                    _mm256_shuffle_epi8(tables[0], prev_high),
-                    _mm256_shuffle_epi8(tables[1], _mm256_and_si256(prev1, nibble)),
+                    _mm256_shuffle_epi8(self.tables[0], prev_high),
+                    _mm256_shuffle_epi8(self.tables[1], _mm256_and_si256(prev1, nibble)),
                 ),
-                _mm256_shuffle_epi8(tables[2], cur_high),
+                _mm256_shuffle_epi8(self.tables[2], cur_high),
             );
             let third = _mm256_subs_epu8(prev2, _mm256_set1_epi8((0xE0u8 - 0x80) as i8));
             let fourth = _mm256_subs_epu8(prev3, _mm256_set1_epi8((0xF0u8 - 0x80) as i8));
             let must_continue = _mm256_and_si256(_mm256_or_si256(third, fourth), _mm256_set1_epi8(0x80u8 as i8));
-            error = _mm256_or_si256(error, _mm256_xor_si256(must_continue, special));
+            self.error = _mm256_or_si256(self.error, _mm256_xor_si256(must_continue, special));
         }
-        incomplete = _mm256_subs_epu8(v, limit);
-        v
-    };
-    let mut blocks = input.chunks_exact(32);
+        self.incomplete = _mm256_subs_epu8(v, self.limit);
+        self.prev = v;
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn valid(mut self) -> bool {
+        self.step(_mm256_setzero_si256());
+        _mm256_testz_si256(self.error, self.error) == 1
+    }
+}
+
+/// Feeds `input` to `check` 64 bytes at a time (the last block padded with zeros).
+#[inline(always)]
+fn feed(ctx: &JobCtx, input: &[u8], mut check: impl FnMut(&[u8; 64])) -> JResult<()> {
+    let mut blocks = input.chunks_exact(64);
     for (i, block) in (&mut blocks).enumerate() {
-        if i % (BYTES_PER_CHECKPOINT / 32) == BYTES_PER_CHECKPOINT / 32 - 1 {
+        if i % (BYTES_PER_CHECKPOINT / 64) == BYTES_PER_CHECKPOINT / 64 - 1 {
             ctx.checkpoint()?;
         }
-        let block: &[u8; 32] = block.try_into().unwrap_or(&[0; 32]);
-        prev = check(load256(block), prev);
+        check(block.try_into().unwrap_or(&[0; 64]));
     }
-    let mut last = [0u8; 32];
+    let mut last = [0u8; 64];
     last[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
-    prev = check(load256(&last), prev);
-    check(_mm256_setzero_si256(), prev);
-    Ok(_mm256_testz_si256(error, error) == 1)
+    check(&last);
+    Ok(())
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+fn run_avx512(ctx: &JobCtx, input: &[u8]) -> JResult<bool> {
+    let mut check = Avx512::new();
+    feed(ctx, input, |b| check.block(b))?;
+    Ok(check.valid())
+}
+
+#[target_feature(enable = "avx2")]
+fn run_avx2(ctx: &JobCtx, input: &[u8]) -> JResult<bool> {
+    let mut check = Avx2::new();
+    feed(ctx, input, |b| check.block(b))?;
+    Ok(check.valid())
 }
