@@ -133,7 +133,7 @@ mod tests {
             let v: Vec<u8> = (0..len)
                 .map(|i| {
                     let x = seed.rotate_left(i as u32 * 7) ^ (i as u32).wrapping_mul(0x85EB_CA6B);
-                    if x % 5 == 0 { specials[(x as usize / 5) % specials.len()] } else { bytes[(x as usize) % bytes.len()] }
+                    if x.is_multiple_of(5) { specials[(x as usize / 5) % specials.len()] } else { bytes[(x as usize) % bytes.len()] }
                 })
                 .collect();
             cases.push(v);
