@@ -178,6 +178,8 @@ export interface Columns {
   columns: Record<string, Float64Array | Float32Array | Int32Array | Uint8Array | string[]>;
   /** Per column, 1 where the record had a value of the right type, 0 where it was missing or null. */
   valid: Record<string, Uint8Array>;
+  /** Bad lines (no row was emitted for them) when `onError` is `'collect'`; empty otherwise. */
+  errors: LineError[];
 }
 
 const COLUMN_TYPES = new Set<ColumnType>(['f64', 'f32', 'i32', 'bool', 'string']);
@@ -185,6 +187,8 @@ const COLUMN_TYPES = new Set<ColumnType>(['f64', 'f32', 'i32', 'bool', 'string']
 /**
  * Extracts typed columns from NDJSON records without building the records: one pass per record,
  * only the fields asked for. Missing, null or mistyped values give 0 (or '') with valid = 0.
+ * With `onError: 'skip'` or `'collect'` a bad line emits no row (and with `'collect'` its error is
+ * in `errors`, with the line number of the whole input).
  */
 export async function columns(
   input: JsonInput,
@@ -212,7 +216,14 @@ export async function columns(
     options?.signal,
   );
   if (mode === 'throw' && raw.errors.length > 0) throw withExcerpt(errorFromTuple(raw.errors[0]!), bytes);
-  const out: Columns = { length: raw.length, columns: {}, valid: {} };
+  const errors: LineError[] =
+    mode === 'collect'
+      ? raw.errors.map((t) => {
+          const error = withExcerpt(errorFromTuple(t), bytes) as OffloopError;
+          return { line: error.line ?? 1, error };
+        })
+      : [];
+  const out: Columns = { length: raw.length, columns: {}, valid: {}, errors };
   names.forEach((n, i) => {
     out.columns[n] = raw.columns[i]!;
     out.valid[n] = raw.valid[i]!;

@@ -170,6 +170,35 @@ describe('ndjson.columns', () => {
     expect(syntax.code).toBe('ERR_JSON_SYNTAX');
     expect(syntax.line).toBe(2);
   });
+
+  const withBadLines = ['{"a": 1, "s": "x"}', '{"a": 2, "s": ', '', '{"a": 3, "s": "\\q"}', '{"a": 4, "s": "y"}', '[1, 2'].join('\n');
+  const abFields = { fields: { a: { path: '/a', type: 'f64' as const }, s: { path: '/s', type: 'string' as const } } };
+
+  it('skips bad lines without emitting rows', async () => {
+    const c = await ndjson.columns(withBadLines, abFields, { onError: 'skip' });
+    expect(c.length).toBe(2);
+    expect([...(c.columns.a as Float64Array)]).toEqual([1, 4]);
+    expect(c.columns.s).toEqual(['x', 'y']);
+    expect([...c.valid.a!]).toEqual([1, 1]);
+    expect(c.errors).toEqual([]);
+  });
+
+  it('collects bad lines with their line numbers', async () => {
+    const c = await ndjson.columns(withBadLines, abFields, { onError: 'collect' });
+    expect(c.length).toBe(2);
+    expect([...(c.columns.a as Float64Array)]).toEqual([1, 4]);
+    expect(c.errors.map((e) => e.line)).toEqual([2, 4, 6]);
+    for (const { line, error } of c.errors) {
+      expect(error).toBeInstanceOf(OffloopError);
+      expect(error.code).toBe('ERR_JSON_SYNTAX');
+      expect(error.line).toBe(line);
+      expect(error.message).toContain(`line ${line}`);
+    }
+    const thrown = (await ndjson.columns(withBadLines, abFields).catch((e: unknown) => e)) as OffloopError;
+    expect(thrown.line).toBe(2);
+    const clean = await ndjson.columns('{"a": 1}\n', abFields, { onError: 'collect' });
+    expect(clean.errors).toEqual([]);
+  });
 });
 
 describe('stats after NDJSON work', () => {

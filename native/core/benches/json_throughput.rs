@@ -34,13 +34,131 @@ fn mbps(bytes: usize, budget: Duration, mut f: impl FnMut()) -> f64 {
     bytes as f64 / times[times.len() / 2] / 1e6
 }
 
+
+/// The generator of `bench/data.ts` (mulberry32, the same record shape and word list, about 8%
+/// of the text non-ASCII), so the Rust numbers describe the data the JS benchmark uses.
+struct Rng(u32);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x6d2b_79f5);
+        let mut t = self.0;
+        t = (t ^ (t >> 15)).wrapping_mul(t | 1);
+        t ^= t.wrapping_add((t ^ (t >> 7)).wrapping_mul(t | 61));
+        f64::from(t ^ (t >> 14)) / 4_294_967_296.0
+    }
+
+    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
+        list[(self.next() * list.len() as f64) as usize]
+    }
+}
+
+const WORDS: &[&str] = &[
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "naïve",
+    "café", "Zürich", "東京", "emoji 🎉",
+];
+const TAGS: &[&str] = &["new", "sale", "featured", "clearance", "limited", "bundle"];
+
+fn record(r: &mut Rng, i: usize, out: &mut String) {
+    use std::fmt::Write;
+    let words = |r: &mut Rng, n: usize| (0..n).map(|_| r.pick(WORDS)).collect::<Vec<_>>().join(" ");
+    let sku = (r.next() * 1e8) as u64;
+    let name = words(r, 3);
+    let price = (r.next() * 1e6).round() / 100.0;
+    let rating = if r.next() < 0.1 { "null".to_string() } else { format!("{}", (r.next() * 50.0).round() / 10.0) };
+    let in_stock = r.next() < 0.7;
+    let tags: Vec<String> = (0..(r.next() * 4.0) as usize).map(|_| format!("\"{}\"", r.pick(TAGS))).collect();
+    let (w, h, d) = (r.next() * 100.0, r.next() * 100.0, r.next() * 100.0);
+    let seller = (r.next() * 1e5) as u64;
+    let seller_name = r.pick(WORDS);
+    let verified = r.next() < 0.5;
+    let description = words(r, 8);
+    let _ = write!(
+        out,
+        "{{\"id\":{i},\"sku\":\"SKU-{sku:x}\",\"name\":\"{name}\",\"price\":{price},\"rating\":{rating},\"inStock\":{in_stock},\"tags\":[{}],\"dims\":{{\"w\":{w},\"h\":{h},\"d\":{d}}},\"seller\":{{\"id\":{seller},\"name\":\"{seller_name} store\",\"verified\":{verified}}},\"description\":\"{description}\"}}",
+        tags.join(",")
+    );
+}
+
+/// NDJSON of about `bytes` bytes, one generated record per line.
+fn generate_ndjson(bytes: usize, seed: u32) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let mut out = String::with_capacity(bytes + 1024);
+    let mut i = 0;
+    while out.len() < bytes {
+        record(&mut r, i, &mut out);
+        out.push('\n');
+        i += 1;
+    }
+    out.into_bytes()
+}
+
+/// A document `{"items":[...]}` of about `bytes` bytes.
+fn generate_document(bytes: usize, seed: u32) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let mut out = String::with_capacity(bytes + 1024);
+    out.push_str("{\"items\":[");
+    let mut i = 0;
+    while out.len() < bytes {
+        if i > 0 {
+            out.push(',');
+        }
+        record(&mut r, i, &mut out);
+        i += 1;
+    }
+    out.push_str("]}");
+    out.into_bytes()
+}
+
+/// The generated data of the JS benchmark: a 64 MB document and 64 MB of NDJSON, the four columns
+/// `bench/json.ts` asks for, on one thread and on a pool.
+fn generated(budget: Duration) {
+    let ctx = JobCtx::inline();
+    let opts = ParseOptions::default();
+    let doc = generate_document(64 << 20, 42);
+    let nd = generate_ndjson(64 << 20, 7);
+    let ascii = nd.iter().filter(|b| b.is_ascii()).count();
+    println!(
+        "\ngenerated data: document {:.1} MB, NDJSON {:.1} MB, {:.1}% non-ASCII bytes",
+        doc.len() as f64 / 1e6,
+        nd.len() as f64 / 1e6,
+        100.0 * (nd.len() - ascii) as f64 / nd.len() as f64
+    );
+    let fields: Vec<(Pointer, ColumnType)> =
+        [("/id", ColumnType::F64), ("/price", ColumnType::F64), ("/inStock", ColumnType::Bool), ("/seller/id", ColumnType::I32)]
+            .iter()
+            .map(|(p, t)| (Pointer::parse(p).expect("pointer"), *t))
+            .collect();
+    let item = [Pointer::parse("/items/1000/name").expect("pointer")];
+    let n = doc.len();
+    let validate = mbps(n, budget, || json::validate(&ctx, &doc, opts).expect("valid"));
+    let parse = mbps(n, budget, || drop(json::parse_to_tape(&ctx, &doc, opts).expect("parses")));
+    let select = mbps(n, budget, || drop(json::select(&ctx, &doc, &item, opts).expect("selects")));
+    let cols = mbps(nd.len(), budget, || drop(json::columns(&ctx, &nd, &fields, opts).expect("columns")));
+    let pool = rayon::ThreadPoolBuilder::new().build().expect("pool");
+    let state = offloop_core::runtime::JobState::new();
+    let cols_par = pool.install(|| {
+        let ctx = JobCtx::for_pool(&state);
+        mbps(nd.len(), budget, || drop(json::columns(&ctx, &nd, &fields, opts).expect("columns")))
+    });
+    println!("| generated | validate | parse_to_tape | select | columns (4 fields) 1 thread | columns pool of {} |", pool.current_num_threads());
+    println!("|---|---|---|---|---|---|");
+    println!("| 64 MB | {validate:.0} | {parse:.0} | {select:.0} | {cols:.0} | {cols_par:.0} |");
+}
+
 fn main() {
-    let Some(dir) = corpus() else {
-        eprintln!("shared/corpus not found; nothing to measure");
-        return;
-    };
     let quick = std::env::args().any(|a| a == "--quick");
     let budget = Duration::from_millis(if quick { 150 } else { 800 });
+    println!("simd level: {:?}", offloop_core::simd::level());
+    if std::env::args().any(|a| a == "generated") {
+        generated(budget);
+        return;
+    }
+    let Some(dir) = corpus() else {
+        eprintln!("shared/corpus not found; measuring the generated data only");
+        generated(budget);
+        return;
+    };
     let ctx = JobCtx::inline();
     let opts = ParseOptions::default();
     let selectors: &[(&str, &[&str])] = &[
@@ -51,7 +169,6 @@ fn main() {
         ("mesh", &["/batches/0/indexRange"]),
         ("numbers", &["/0"]),
     ];
-    println!("simd level: {:?}", offloop_core::simd::level());
     println!(
         "| file | MB | validate | parse_to_tape | select | serde_json Value | simd-json tape | sonic-rs Value |"
     );
@@ -95,4 +212,5 @@ fn main() {
         )
     });
     println!("| pool of {} threads | {lines_par:.0} | {cols_par:.0} |", pool.current_num_threads());
+    generated(budget);
 }

@@ -124,6 +124,16 @@ pub fn json_parse_many_submit(env: Env, id: u32, inputs: Unknown, max_depth: u32
     })
 }
 
+/// The `onError` mode the JS side passes: 0 throw, 1 skip, 2 collect.
+fn bad_line(on_error: u32) -> napi::Result<BadLine> {
+    match on_error {
+        0 => Ok(BadLine::Fail),
+        1 => Ok(BadLine::Skip),
+        2 => Ok(BadLine::Collect),
+        _ => Err(invalid_arg("onError must be 'throw', 'skip' or 'collect'")),
+    }
+}
+
 #[napi]
 pub fn ndjson_parse_submit(
     env: Env,
@@ -134,12 +144,7 @@ pub fn ndjson_parse_submit(
     cancellable: bool,
 ) -> napi::Result<()> {
     let bytes = bytes_arg(&env, &bytes, "input")?;
-    let bad = match on_error {
-        0 => BadLine::Fail,
-        1 => BadLine::Skip,
-        2 => BadLine::Collect,
-        _ => return Err(invalid_arg("onError must be 'throw', 'skip' or 'collect'")),
-    };
+    let bad = bad_line(on_error)?;
     submit(&env, id, cancellable, move |ctx| {
         json::parse_batch(ctx, bytes.as_slice(), options(max_depth), bad).map(JsOutput::Batch)
     })
@@ -175,10 +180,9 @@ pub fn ndjson_columns_submit(
         .into_iter()
         .zip(types.iter().map(|t| column_type(t)).collect::<napi::Result<Vec<_>>>()?)
         .collect::<Vec<_>>();
-    if on_error != 0 {
-        return Err(invalid_arg("columns: only onError 'throw' is supported"));
-    }
+    let bad = bad_line(on_error)?;
     submit(&env, id, cancellable, move |ctx| {
-        json::columns(ctx, bytes.as_slice(), &fields, ParseOptions::default()).map(JsOutput::Columns)
+        json::columns_with(ctx, bytes.as_slice(), &fields, ParseOptions::default(), bad)
+            .map(|(columns, errors)| JsOutput::Columns(columns, errors))
     })
 }

@@ -21,7 +21,8 @@ pub enum JsOutput {
     /// One tape or error per input document.
     TapeList(Vec<CoreResult<Tape>>),
     Batch(Batch),
-    Columns(Columns),
+    /// The columns and the bad lines collected with `onError: 'collect'`.
+    Columns(Columns, Vec<CoreError>),
 }
 
 impl ToNapiValue for JsOutput {
@@ -112,7 +113,7 @@ impl JsOutput {
                 ];
                 object(env, &fields)
             }
-            JsOutput::Columns(c) => columns_to_js(env, c),
+            JsOutput::Columns(c, errors) => columns_to_js(env, c, &errors),
         }
     }
 }
@@ -206,9 +207,10 @@ fn wtf8_to_utf16(b: &[u8]) -> Vec<u16> {
     out
 }
 
-/// `{ length, columns: [...], valid: [...] }`: typed arrays wrap the Rust vectors; string columns
-/// become JS arrays, each distinct string created once.
-fn columns_to_js(env: sys::napi_env, c: Columns) -> NapiResult<sys::napi_value> {
+/// `{ length, columns: [...], valid: [...], errors: [...] }`: typed arrays wrap the Rust vectors;
+/// string columns become JS arrays, each distinct string created once; `errors` holds the collected
+/// bad lines as error tuples.
+fn columns_to_js(env: sys::napi_env, c: Columns, errors: &[CoreError]) -> NapiResult<sys::napi_value> {
     let mut cols = Vec::with_capacity(c.columns.len());
     let mut valid = Vec::with_capacity(c.columns.len());
     for col in c.columns {
@@ -240,11 +242,12 @@ fn columns_to_js(env: sys::napi_env, c: Columns) -> NapiResult<sys::napi_value> 
         cols.push(values);
         valid.push(unsafe { Uint8Array::to_napi_value(env, Uint8Array::new(col.valid))? });
     }
+    let errors = errors.iter().map(|e| error_to_js(env, e)).collect::<NapiResult<Vec<_>>>()?;
     let fields = [
         ("length", number(env, c.len as f64)?),
         ("columns", array(env, &cols)?),
         ("valid", array(env, &valid)?),
-        ("errors", array(env, &[])?),
+        ("errors", array(env, &errors)?),
     ];
     object(env, &fields)
 }

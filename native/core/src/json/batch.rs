@@ -40,7 +40,8 @@ struct ChunkOut {
     errors: Vec<CoreError>,
 }
 
-fn line_error(failure: Failure, line: ndjson::Line) -> CoreError {
+/// The error of a bad line, located within the line: "(line N, column C)".
+pub(crate) fn line_error(failure: Failure, line: ndjson::Line) -> CoreError {
     match failure {
         Failure::Syntax(s) => {
             let offset = line.start + s.offset;

@@ -1,7 +1,7 @@
 //! One JSON document through the pipeline, and `parse_to_tape`.
 
 use super::error::{Failure, JResult};
-use super::structural::{self, StringError, StructuralIndex};
+use super::structural::{StringError, StructuralIndex};
 use super::tape::{Tape, TapeBuilder};
 use super::utf8;
 use super::walker::{Frame, Sink, Walker};
@@ -17,14 +17,14 @@ pub(crate) struct Scratch {
     pub jumps: Vec<u32>,
 }
 
-/// Validates the UTF-8 of `input`, drops a leading BOM and builds the structural index of the rest.
+/// Drops a leading BOM, validates the UTF-8 of the rest and builds its structural index.
 /// Returns the text after the BOM and the BOM's length; later errors are in text offsets and must
 /// be shifted by that length.
 pub(crate) fn prepare<'a>(ctx: &JobCtx, input: &'a [u8], scratch: &mut Scratch) -> JResult<(&'a [u8], usize)> {
-    utf8::validate_utf8(ctx, input)?;
     let bom = utf8::bom_len(input);
     let text = &input[bom..];
-    structural::structural_index(ctx, text, &mut scratch.index).map_err(|e| e.shifted(bom))?;
+    // The BOM is valid UTF-8, so checking the text after it decides for the whole input.
+    utf8::index_valid_utf8(ctx, text, &mut scratch.index).map_err(|e| e.shifted(bom))?;
     Ok((text, bom))
 }
 

@@ -98,11 +98,20 @@ pub(crate) fn map_line_chunks<T: Send>(
     input: &[u8],
     per_chunk: impl Fn(Range<usize>) -> JResult<T> + Sync,
 ) -> CoreResult<Vec<T>> {
-    let results = ctx.map_chunks(input.len(), CHUNK, |nominal| {
-        let range = chunk_bounds(input, nominal);
+    map_line_chunks_unchecked(ctx, input, |range| {
         utf8::validate_utf8(ctx, &input[range.clone()]).map_err(|e| e.shifted(range.start))?;
         per_chunk(range)
-    })?;
+    })
+}
+
+/// Like [`map_line_chunks`] for a `per_chunk` that checks the UTF-8 of its chunk itself (failing
+/// with `InvalidUtf8` in input offsets).
+pub(crate) fn map_line_chunks_unchecked<T: Send>(
+    ctx: &JobCtx,
+    input: &[u8],
+    per_chunk: impl Fn(Range<usize>) -> JResult<T> + Sync,
+) -> CoreResult<Vec<T>> {
+    let results = ctx.map_chunks(input.len(), CHUNK, |nominal| per_chunk(chunk_bounds(input, nominal)))?;
     if let Some(Err(e)) = results.iter().find(|r| matches!(r, Err(e) if e.is_utf8())) {
         return Err(e.clone().into_core(input));
     }

@@ -10,7 +10,7 @@ use super::error::{Failure, JResult};
 
 /// Checks the number grammar `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?` starting at
 /// `start` and returns the offset just past it. Whatever follows is the caller's to check.
-#[inline]
+#[inline(always)]
 pub(crate) fn scan(input: &[u8], start: usize) -> JResult<usize> {
     let at = |i: usize| input.get(i).copied().unwrap_or(0);
     let mut i = start;

@@ -39,8 +39,14 @@ pub fn select(ctx: &JobCtx, input: &[u8], selectors: &[Pointer], opts: ParseOpti
 /// Checks the indexed document and fills `scratch.jumps`. Errors are in `text` offsets.
 pub(crate) fn index_jumps(ctx: &JobCtx, text: &[u8], scratch: &mut Scratch, opts: ParseOptions) -> JResult<()> {
     let mut jumps = std::mem::take(&mut scratch.jumps);
-    jumps.clear();
-    jumps.resize(scratch.index.positions.len(), 0);
+    let entries = scratch.index.positions.len();
+    if jumps.capacity() < entries {
+        // A fresh zeroed allocation: large ones come zeroed from the system, with no memset.
+        jumps = vec![0; entries];
+    } else {
+        jumps.clear();
+        jumps.resize(entries, 0);
+    }
     let result = walk_document(ctx, text, scratch, opts, &mut JumpSink { jumps: &mut jumps });
     scratch.jumps = jumps;
     result
@@ -95,26 +101,34 @@ impl<'a> Navigator<'a> {
     /// The value entry of the last member named `key` of the object at entry `k` (the last, as
     /// `JSON.parse` keeps the last of duplicate keys).
     fn member(&self, k: usize, key: &[u8], scratch: &mut Vec<u8>) -> JResult<Option<usize>> {
-        let mut e = k + 1;
         let mut found = None;
+        self.members(k, scratch, |name, value| {
+            if name == key {
+                found = Some(value);
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Calls `f` with the (unescaped) key and the value entry of each member of the object at
+    /// entry `k`, in order.
+    pub(crate) fn members(&self, k: usize, scratch: &mut Vec<u8>, mut f: impl FnMut(&[u8], usize)) -> JResult<()> {
+        let mut e = k + 1;
         if self.byte(e) == b'}' {
-            return Ok(None);
+            return Ok(());
         }
         loop {
             let (raw, raw_start) = self.string_at(e);
-            let equal = if memchr::memchr(b'\\', raw).is_none() {
-                raw == key
+            if !self.walker.index.may_have_escape(raw_start, raw_start + raw.len()) {
+                f(raw, e + 3);
             } else {
                 scratch.clear();
                 string::unescape_into(raw, raw_start, scratch)?;
-                scratch.as_slice() == key
-            };
-            if equal {
-                found = Some(e + 3);
+                f(scratch, e + 3);
             }
             let after = self.skip(e + 3);
             if self.byte(after) != b',' {
-                return Ok(found);
+                return Ok(());
             }
             e = after + 1;
         }

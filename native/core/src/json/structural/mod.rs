@@ -74,6 +74,13 @@ pub(crate) fn structural_index(ctx: &JobCtx, input: &[u8], out: &mut StructuralI
     structural_index_at(simd::level(), ctx, input, out)
 }
 
+/// Builds the index and, where stage 1 runs on AVX2 or AVX-512, checks the UTF-8 of `input` in the
+/// same loop. True when the UTF-8 was checked and is valid; false when it is invalid or was not
+/// checked (the portable path): then the caller validates it separately.
+pub(crate) fn structural_index_checking_utf8(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex) -> JResult<bool> {
+    index_with(simd::level(), ctx, input, out, true)
+}
+
 /// Builds the index with the classifier for `level`, or the widest one below it that this CPU has.
 /// Tests call it with each level to compare the paths.
 pub(crate) fn structural_index_at(
@@ -82,6 +89,12 @@ pub(crate) fn structural_index_at(
     input: &[u8],
     out: &mut StructuralIndex,
 ) -> JResult<()> {
+    index_with(level, ctx, input, out, false).map(|_| ())
+}
+
+/// Builds the index; with `utf8`, also checks the UTF-8 where a vector path runs (see
+/// [`structural_index_checking_utf8`] for the result).
+fn index_with(level: SimdLevel, ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, utf8: bool) -> JResult<bool> {
     if input.len() > MAX_INPUT {
         return Err(crate::error::CoreError::invalid_arg("JSON input larger than 4 GiB").into());
     }
@@ -92,14 +105,14 @@ pub(crate) fn structural_index_at(
     #[cfg(target_arch = "x86_64")]
     {
         if level >= SimdLevel::Avx512 && x86::has_avx512() {
-            return x86::index_avx512(ctx, input, out);
+            return x86::index_avx512(ctx, input, out, utf8);
         }
         if level >= SimdLevel::Avx2 && x86::has_avx2() {
-            return x86::index_avx2(ctx, input, out);
+            return x86::index_avx2(ctx, input, out, utf8);
         }
     }
-    let _ = level;
-    index_blocks(ctx, input, out, portable::classify)
+    let _ = (level, utf8);
+    index_blocks(ctx, input, out, portable::classify).map(|()| false)
 }
 
 /// The classification of block `i` by the portable classifier, for tests of the SIMD ones.
@@ -125,9 +138,9 @@ struct Carry {
 /// The shared loop: classify each block with `classify` and turn the masks into positions. It is
 /// `inline(always)` so each SIMD entry point gets its own copy compiled with its features.
 #[inline(always)]
-pub(super) fn index_blocks<F>(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, classify: F) -> JResult<()>
+pub(super) fn index_blocks<F>(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, mut classify: F) -> JResult<()>
 where
-    F: Fn(&[u8; 64]) -> BlockMasks,
+    F: FnMut(&[u8; 64]) -> BlockMasks,
 {
     let positions = &mut out.positions;
     let escape_blocks = &mut out.escape_blocks;

@@ -3,6 +3,7 @@
 //! the whole loop is compiled with the wider instructions.
 
 use super::{index_blocks, BlockMasks, StructuralIndex};
+use crate::json::utf8::x86 as utf8_x86;
 use crate::json::error::JResult;
 use crate::runtime::JobCtx;
 use std::arch::x86_64::*;
@@ -15,24 +16,40 @@ pub(super) fn has_avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw")
 }
 
-pub(super) fn index_avx2(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex) -> JResult<()> {
+/// The index with the AVX2 classifier; with `utf8`, also the UTF-8 check (true: valid).
+pub(super) fn index_avx2(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, utf8: bool) -> JResult<bool> {
     #[target_feature(enable = "avx2")]
-    fn run(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex) -> JResult<()> {
-        index_blocks(ctx, input, out, |b| classify_avx2(b))
+    fn run(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, utf8: bool) -> JResult<bool> {
+        let mut check = if utf8 { Some(utf8_x86::Avx2::new()) } else { None };
+        index_blocks(ctx, input, out, |b| {
+            if let Some(c) = &mut check {
+                c.block(b);
+            }
+            classify_avx2(b)
+        })?;
+        Ok(check.is_some_and(|c| c.valid()))
     }
     debug_assert!(has_avx2());
     // SAFETY: only called after `has_avx2()` said the CPU has AVX2.
-    unsafe { run(ctx, input, out) }
+    unsafe { run(ctx, input, out, utf8) }
 }
 
-pub(super) fn index_avx512(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex) -> JResult<()> {
+/// The index with the AVX-512 classifier; with `utf8`, also the UTF-8 check (true: valid).
+pub(super) fn index_avx512(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, utf8: bool) -> JResult<bool> {
     #[target_feature(enable = "avx512f,avx512bw,avx2")]
-    fn run(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex) -> JResult<()> {
-        index_blocks(ctx, input, out, |b| classify_avx512(b))
+    fn run(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, utf8: bool) -> JResult<bool> {
+        let mut check = if utf8 { Some(utf8_x86::Avx512::new()) } else { None };
+        index_blocks(ctx, input, out, |b| {
+            if let Some(c) = &mut check {
+                c.block(b);
+            }
+            classify_avx512(b)
+        })?;
+        Ok(check.is_some_and(|c| c.valid()))
     }
     debug_assert!(has_avx512());
     // SAFETY: only called after `has_avx512()` said the CPU has AVX-512F and AVX-512BW.
-    unsafe { run(ctx, input, out) }
+    unsafe { run(ctx, input, out, utf8) }
 }
 
 // Kept out of line: inlined, LLVM rewrites the movemask results as bit vectors and scalarizes

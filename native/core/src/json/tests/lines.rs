@@ -3,7 +3,7 @@
 
 use super::{assert_js_eq, corpus_dir, tape_values};
 use crate::error::ErrorCode;
-use crate::json::{columns, parse_lines, parse_many, ColumnType, ColumnValues, Line, Lines, ParseOptions, Pointer};
+use crate::json::{columns, columns_with, parse_lines, BadLine, parse_many, ColumnType, ColumnValues, Line, Lines, ParseOptions, Pointer};
 use crate::runtime::{JobCtx, JobState};
 use serde_json::json;
 
@@ -149,4 +149,76 @@ fn json_columns_on_corpus() {
         other => panic!("{other:?}"),
     }
     assert_eq!(cols.columns[0].valid[0], 0, "the header row has a string there");
+}
+
+/// Inputs where indexing a chunk as a whole could differ from going line by line: a value spread
+/// over lines, two values on one line, duplicate keys, escaped keys, nested pointers, non-objects.
+#[test]
+fn json_columns_whole_chunk_equals_line_by_line() {
+    let spec = fields(&[("/a", ColumnType::F64), ("/key", ColumnType::Str), ("/o/p", ColumnType::I32), ("/0", ColumnType::Bool), ("", ColumnType::F64)]);
+    let good = "{\"a\":1,\"a\":2,\"k\\u0065y\":\"v\",\"key\":\"w\"}\n  \r\n[true]\n7\n{\"o\":{\"p\":3},\"a\":\"s\"}\r\n\"x\"\n{\"key\":\"é\",\"o\":[1]}";
+    let cols = columns(&JobCtx::inline(), good.as_bytes(), &spec, ParseOptions::default()).expect("columns");
+    assert_eq!(cols.len, 6);
+    assert!(matches!(&cols.columns[0].values, ColumnValues::F64(v) if v[0] == 2.0));
+    assert_eq!(cols.columns[0].valid, vec![1, 0, 0, 0, 0, 0]);
+    assert_eq!(cols.columns[2].valid, vec![0, 0, 0, 1, 0, 0]);
+    assert_eq!(cols.columns[3].valid, vec![0, 1, 0, 0, 0, 0]);
+    assert_eq!(cols.columns[4].valid, vec![0, 0, 1, 0, 0, 0]);
+    match &cols.columns[1].values {
+        ColumnValues::Str(s) => {
+            let texts: Vec<&[u8]> = s.ids.iter().map(|&id| s.table.get(id).expect("id").0).collect();
+            assert_eq!(texts[0], b"w", "the last duplicate wins, escaped or not");
+            assert_eq!(texts[5], "é".as_bytes());
+        }
+        other => panic!("{other:?}"),
+    }
+    for (bad, line) in [("{\"a\":1}\n[1,\n2]\n", 2), ("{\"a\":1}\n1 2\n", 2), ("1\n{\"a\":\"x\n\"}\n", 2), ("1\n2\n{\"a\" 1}", 3)] {
+        let e = columns(&JobCtx::inline(), bad.as_bytes(), &spec, ParseOptions::default()).expect_err(bad);
+        assert_eq!(e.position.map(|p| p.line), Some(line), "{bad:?}");
+    }
+}
+
+#[test]
+fn json_columns_skip_and_collect_bad_lines() {
+    let spec = fields(&[("/a", ColumnType::F64), ("/b", ColumnType::Str)]);
+    let mut input = b"{\"a\":1,\"b\":\"x\"}\n{\"a\":2,\"b\":\"y\"\n\n{\"a\":3,\"b\":\"\\q\"}\n{\"b\":\"".to_vec();
+    input.extend_from_slice(&[0xFF, b'"', b'}', b'\n']);
+    input.extend_from_slice(b"{\"a\":4,\"b\":\"z\"}\n");
+    let run = |bad| columns_with(&JobCtx::inline(), &input, &spec, ParseOptions::default(), bad);
+    let fail = run(BadLine::Fail).expect_err("fails");
+    let plain = columns(&JobCtx::inline(), &input, &spec, ParseOptions::default()).expect_err("fails");
+    assert_eq!(fail, plain);
+    assert_eq!(fail.code, ErrorCode::InvalidUtf8, "invalid UTF-8 anywhere wins with Fail");
+    let (skipped, none) = run(BadLine::Skip).expect("skips");
+    assert!(none.is_empty());
+    assert_eq!(skipped.len, 2);
+    assert_eq!(skipped.columns[0].values, ColumnValues::F64(vec![1.0, 4.0]));
+    let (collected, errors) = run(BadLine::Collect).expect("collects");
+    assert_eq!(collected, skipped);
+    let lines: Vec<usize> = errors.iter().map(|e| e.position.as_ref().expect("position").line).collect();
+    assert_eq!(lines, vec![2, 4, 5]);
+    assert!(errors[0].message.contains("line 2"), "{}", errors[0].message);
+    assert_eq!(errors[2].code, ErrorCode::InvalidUtf8);
+    match &collected.columns[1].values {
+        ColumnValues::Str(s) => {
+            let texts: Vec<&[u8]> = s.ids.iter().map(|&id| s.table.get(id).expect("id").0).collect();
+            assert_eq!(texts, vec![&b"x"[..], b"z"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Many chunks, some bad: the pool gives the same rows and errors as one thread.
+    let mut big = Vec::new();
+    for i in 0..40_000 {
+        if i % 997 == 5 {
+            big.extend_from_slice(b"{\"a\":,}\n");
+        } else {
+            big.extend_from_slice(format!("{{\"a\":{i},\"b\":\"r{}\"}}\n", i % 13).as_bytes());
+        }
+    }
+    let seq = columns_with(&JobCtx::inline(), &big, &spec, ParseOptions::default(), BadLine::Collect).expect("collects");
+    let par = pooled(|ctx| columns_with(ctx, &big, &spec, ParseOptions::default(), BadLine::Collect)).expect("collects");
+    assert_eq!(seq, par);
+    assert_eq!(seq.1.len(), 41);
+    assert_eq!(seq.0.len, 40_000 - 41);
+    assert_eq!(seq.1[1].position.as_ref().map(|p| p.line), Some(1003));
 }
