@@ -179,8 +179,16 @@ unsafe fn scatter_piece<const IDX: bool, const NEXT: bool>(
                 *ncp.add(piece_of(o, next.1) * BUCKETS + nd) += 1;
             }
             if (o + 1) & (WC - 1) == 0 {
-                let begin = (o + 1 - WC).max(*lo.get_unchecked(d));
-                flush(d, begin, o + 1);
+                let begin = o + 1 - WC;
+                if begin >= *lo.get_unchecked(d) {
+                    // A whole line: a fixed-size copy the compiler inlines.
+                    std::ptr::copy_nonoverlapping(wkp.add(d * WC) as *const [u64; WC], kdst.at(begin) as *mut [u64; WC], 1);
+                    if IDX {
+                        std::ptr::copy_nonoverlapping(wip.add(d * WC) as *const [u32; WC], idst.at(begin) as *mut [u32; WC], 1);
+                    }
+                } else {
+                    flush(d, *lo.get_unchecked(d), o + 1);
+                }
             }
         }
     }
