@@ -364,13 +364,16 @@ fn scratch<E: Copy + Default>(n: usize) -> Vec<E> {
 
 /// Buckets at most this long are sorted by `leaf` (in cache); longer ones are split again.
 const LEAF: usize = 1 << 16;
+/// In-cache inputs at most this long split once more by MSD rather than running every LSD pass.
+const SPLIT: usize = 1 << 14;
 
-/// Sorts `src` (keys whose bits from `hi` up are all equal) into `dst` by LSD radix over the low
-/// `hi` bits, in cache, using `tmp` and `hist` as scratch. Passes whose digit is constant are
-/// skipped; short inputs use insertion sort (keys only: equal keys are identical).
-fn leaf(src: &[u64], dst: &mut [u64], tmp: &mut Vec<u64>, hist: &mut Vec<u32>, hi: u32) {
+/// Sorts `src` (keys whose bits from `hi` up are all equal; clobbered) into `dst`, in cache, with
+/// `tmp` (as long) and `hist` as scratch: short inputs by insertion sort (keys only: equal keys
+/// are identical), mid-sized ones by one more MSD split whose buckets are sorted the same way,
+/// larger ones by LSD radix over the low `hi` bits, skipping passes whose digit is constant.
+fn leaf(src: &mut [u64], dst: &mut [u64], tmp: &mut [u64], hist: &mut Vec<u32>, hi: u32) {
     let n = src.len();
-    debug_assert_eq!(n, dst.len());
+    debug_assert!(n == dst.len() && n == tmp.len());
     if n <= 48 {
         dst.copy_from_slice(src);
         for i in 1..n {
@@ -384,11 +387,44 @@ fn leaf(src: &[u64], dst: &mut [u64], tmp: &mut Vec<u64>, hist: &mut Vec<u32>, h
         }
         return;
     }
+    if n <= SPLIT && hi > DIGIT_BITS {
+        let shift = hi - DIGIT_BITS;
+        let mut off = [0u32; BUCKETS];
+        for &k in src.iter() {
+            off[(k >> shift) as usize & (BUCKETS - 1)] += 1;
+        }
+        let counts = off;
+        let mut at = 0;
+        for o in off.iter_mut() {
+            let c = *o;
+            *o = at;
+            at += c;
+        }
+        let starts = off;
+        for &k in src.iter() {
+            let d = (k >> shift) as usize & (BUCKETS - 1);
+            // SAFETY: `d < BUCKETS`; the offsets are an exclusive scan of these keys' digit counts,
+            // so every write lands in 0..n once.
+            unsafe {
+                let o = off.get_unchecked_mut(d);
+                *tmp.get_unchecked_mut(*o as usize) = k;
+                *o += 1;
+            }
+        }
+        for d in 0..BUCKETS {
+            let (lo, c) = (starts[d] as usize, counts[d] as usize);
+            if c > 0 {
+                let r = lo..lo + c;
+                leaf(&mut tmp[r.clone()], &mut dst[r.clone()], &mut src[r], hist, shift);
+            }
+        }
+        return;
+    }
     let passes = hi.div_ceil(DIGIT_BITS) as usize;
     hist.clear();
     hist.resize(passes * BUCKETS, 0);
     let hp = hist.as_mut_ptr();
-    for &k in src {
+    for &k in src.iter() {
         for p in 0..passes {
             // SAFETY: the index is below passes * BUCKETS.
             unsafe { *hp.add(p * BUCKETS + ((k >> (p as u32 * DIGIT_BITS)) as usize & (BUCKETS - 1))) += 1 };
@@ -399,10 +435,6 @@ fn leaf(src: &[u64], dst: &mut [u64], tmp: &mut Vec<u64>, hist: &mut Vec<u32>, h
         dst.copy_from_slice(src);
         return;
     }
-    if tmp.len() < n {
-        tmp.resize(n, 0);
-    }
-    let tmp = &mut tmp[..n];
     let m = active.len();
     for (j, &p) in active.iter().enumerate() {
         let h = &mut hist[p * BUCKETS..(p + 1) * BUCKETS];
@@ -446,7 +478,10 @@ struct LeafScratch {
 /// below `hi` while buckets are longer than `LEAF`. `src` is clobbered.
 fn sort_into(ctx: &JobCtx, src: &mut [u64], dst: &mut [u64], hi: u32, s: &mut LeafScratch) -> CoreResult<()> {
     if src.len() <= LEAF || hi <= DIGIT_BITS {
-        leaf(src, dst, &mut s.tmp, &mut s.hist, hi);
+        if s.tmp.len() < src.len() {
+            s.tmp.resize(src.len(), 0);
+        }
+        leaf(src, dst, &mut s.tmp[..src.len()], &mut s.hist, hi);
         return Ok(());
     }
     ctx.checkpoint()?;
