@@ -94,6 +94,13 @@ impl<T: Copy> Scatter<T> {
         Scatter { ptr: buf.as_mut_ptr(), len: buf.len() }
     }
 
+    /// Reads position `i`. SAFETY: `i < len`, and no task writes `i` during this pass but the reader.
+    #[inline(always)]
+    unsafe fn get(&self, i: usize) -> T {
+        debug_assert!(i < self.len);
+        unsafe { self.ptr.add(i).read() }
+    }
+
     /// Pointer to position `i <= len`. SAFETY: as `ptr.add`.
     #[inline(always)]
     unsafe fn at(&self, i: usize) -> *mut T {
@@ -307,28 +314,31 @@ fn piece_len(ctx: &JobCtx, n: usize) -> usize {
     n.div_ceil(tasks).max(1 << 14)
 }
 
-/// Keys of `src` (NaNs as `u64::MAX`, after every other key, so a stable sort keeps them last in
-/// input order) into `keys`, with each piece's histograms of every digit.
-fn make_keys<T: SortKey>(ctx: &JobCtx, src: &[T], piece: usize, keys: &mut [u64], only: Option<u32>) -> CoreResult<(Vec<Vec<u32>>, usize)> {
+/// Keys of the `len` values at `src` (NaNs as `u64::MAX`, after every other key, so a stable sort
+/// keeps them last in input order) into `keys` (which may be the very same memory, for 8-byte
+/// types), with each piece's histograms of every digit (or of the one at `only`), and the NaNs
+/// themselves in input order.
+///
+/// SAFETY: `src` and `keys` are valid for `len` elements and used by nothing else meanwhile.
+unsafe fn make_keys<T: SortKey>(ctx: &JobCtx, src: &Scatter<T>, piece: usize, keys: &Scatter<u64>, only: Option<u32>) -> CoreResult<(Vec<Vec<u32>>, Vec<T>)> {
     let passes = if only.is_some() { 1 } else { T::KEY_BITS.div_ceil(DIGIT_BITS) as usize };
     let base = only.unwrap_or(0);
-    let dst = Scatter::new(keys);
-    let parts = ctx.map_chunks(src.len(), piece, |r| {
+    let parts = ctx.map_chunks(src.len, piece, |r| {
         let mut c = vec![0u32; passes * BUCKETS];
-        let mut nans = 0usize;
+        let mut nans = Vec::new();
         let cp = c.as_mut_ptr();
         for i in r {
-            // SAFETY: `i < src.len() == keys.len()`; this piece alone writes `i`; every digit index is
-            // below `passes * BUCKETS` (the top digit of KEY_BITS bits, and u64::MAX masked the same).
+            // SAFETY: `i < len`; this piece alone reads and then writes `i`; every digit index is
+            // below `passes * BUCKETS`.
             unsafe {
-                let v = *src.get_unchecked(i);
+                let v = src.get(i);
                 let k = if v.is_nan() {
-                    nans += 1;
+                    nans.push(v);
                     if T::KEY_BITS == 64 { u64::MAX } else { (1u64 << T::KEY_BITS) - 1 }
                 } else {
                     v.key()
                 };
-                dst.put(i, k);
+                keys.put(i, k);
                 for p in 0..passes {
                     *cp.add(p * BUCKETS + ((k >> (base + p as u32 * DIGIT_BITS)) as usize & (BUCKETS - 1))) += 1;
                 }
@@ -336,8 +346,13 @@ fn make_keys<T: SortKey>(ctx: &JobCtx, src: &[T], piece: usize, keys: &mut [u64]
         }
         (c, nans)
     })?;
-    let nans = parts.iter().map(|p| p.1).sum();
-    Ok((parts.into_iter().map(|p| p.0).collect(), nans))
+    let mut counts = Vec::with_capacity(parts.len());
+    let mut nans = Vec::new();
+    for (c, v) in parts {
+        counts.push(c);
+        nans.extend_from_slice(&v);
+    }
+    Ok((counts, nans))
 }
 
 /// Zeroed scratch of `n` elements. Large ones come straight from the kernel untouched, and are
@@ -577,19 +592,42 @@ pub fn sort<T: SortKey>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreRes
         return Ok(());
     }
     let piece = piece_len(ctx, n);
-    let mut keys: Vec<u64> = scratch(n);
-    let (top, nans) = make_keys(ctx, x.unwrap_or(out), piece, &mut keys, Some(T::KEY_BITS - DIGIT_BITS))?;
-    // NaNs (of any sign and payload) go last in input order with their own bits.
-    let nan_vals: Vec<T> = if nans > 0 { x.unwrap_or(out).iter().copied().filter(|v| v.is_nan()).collect() } else { Vec::new() };
+    // 8-byte values are turned into keys in `out` itself (read before written, position by
+    // position), sorted there, and turned back in place: one buffer of scratch instead of two.
+    let in_out = std::mem::size_of::<T>() == 8;
+    let src = match x {
+        Some(x) => Scatter { ptr: x.as_ptr() as *mut T, len: n },
+        None => Scatter::new(out),
+    };
+    let mut own: Vec<u64> = if in_out { Vec::new() } else { scratch(n) };
+    let keys: &mut [u64] = if in_out {
+        // SAFETY: `T` is 8 bytes of plain bits (f64 here) with u64's alignment, and every bit
+        // pattern is a valid u64; `out` is not touched through its own name until `keys` is done.
+        unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut u64, n) }
+    } else {
+        &mut own
+    };
+    let kdst = Scatter::new(keys);
+    // SAFETY: both are valid for `n` elements; `x`, when given, is not `out` (distinct borrows).
+    let (top, nan_vals) = unsafe { make_keys(ctx, &src, piece, &kdst, Some(T::KEY_BITS - DIGIT_BITS))? };
     let mut kbuf: Vec<u64> = scratch(n);
-    msd_sort(ctx, &mut keys, &mut kbuf, piece, &top, T::KEY_BITS)?;
+    msd_sort(ctx, keys, &mut kbuf, piece, &top, T::KEY_BITS)?;
     drop(kbuf);
-    let m = n - nans;
-    ctx.for_each_chunk_mut(&mut out[..m], 1 << 16, |start, piece| {
-        for (o, &k) in piece.iter_mut().zip(&keys[start..]) {
-            *o = T::from_key(k);
-        }
-    })?;
+    let m = n - nan_vals.len();
+    if in_out {
+        ctx.for_each_chunk_mut(&mut keys[..m], 1 << 16, |_, piece| {
+            for k in piece.iter_mut() {
+                // SAFETY: `T` is 8 bytes (checked above).
+                *k = unsafe { std::mem::transmute_copy::<T, u64>(&T::from_key(*k)) };
+            }
+        })?;
+    } else {
+        ctx.for_each_chunk_mut(&mut out[..m], 1 << 16, |start, piece| {
+            for (o, &k) in piece.iter_mut().zip(&own[start..]) {
+                *o = T::from_key(k);
+            }
+        })?;
+    }
     out[m..].copy_from_slice(&nan_vals);
     Ok(())
 }
@@ -605,7 +643,11 @@ pub fn argsort<T: SortKey>(ctx: &JobCtx, x: &[T]) -> CoreResult<Vec<u32>> {
     }
     let piece = piece_len(ctx, n);
     let mut keys: Vec<u64> = scratch(n);
-    let (counts, _) = make_keys(ctx, x, piece, &mut keys, None)?;
+    let (counts, _) = {
+        let src = Scatter { ptr: x.as_ptr() as *mut T, len: n };
+        // SAFETY: `x` and `keys` are distinct and valid for `n` elements; `src` is only read.
+        unsafe { make_keys(ctx, &src, piece, &Scatter::new(&mut keys), None)? }
+    };
     let mut idx: Vec<u32> = scratch(n);
     ctx.for_each_chunk_mut(&mut idx, 1 << 16, |start, p| {
         for (j, o) in p.iter_mut().enumerate() {
