@@ -1,13 +1,20 @@
 //! Order statistics: sort, argsort, quantile, histogram.
 //!
-//! Sorting is a least-significant-digit radix sort (8-bit digits: 256 buckets keep the scatter inside the TLB) on an order-preserving map of
-//! each value's bits to an unsigned key: for floats, negative values have all bits flipped and the
-//! rest only the sign bit, so -0 sorts just before +0 and -inf first. NaNs (of any sign or payload)
-//! are taken out first and appended in their original order, which is exactly where
-//! `TypedArray.prototype.sort` puts them. Each pass counts digits per piece of the input in
-//! parallel, turns the counts into write offsets in a fixed order, and scatters in parallel. LSD
-//! radix sort is stable, so the result (and argsort's order among equal keys) is unique: the
-//! thread count cannot change it.
+//! Sorting is a radix sort with 11-bit digits on an order-preserving map of each value's bits to an
+//! unsigned key: for floats, negative values have all bits flipped and the rest only the sign bit,
+//! so -0 sorts just before +0 and -inf first. NaNs (of any sign or payload) get the largest key, so
+//! they end last in input order, which is exactly where `TypedArray.prototype.sort` puts them; `sort`
+//! writes their own bits back there.
+//!
+//! `sort` is memory-bound, so it moves the data as few times as it can: one parallel pass makes
+//! the keys and counts the top digit per piece, one parallel scatter (through per-digit
+//! write-combining buffers, a cache line at a time) splits by that digit, and then groups of
+//! buckets are sorted over the pool, each in cache: buckets over `LEAF` keys are split again,
+//! mid-sized ones split once more by MSD and finish by insertion sort, larger in-cache ones run
+//! LSD passes (constant digits skipped). `argsort` runs LSD passes over the whole input (11-bit
+//! digits, every digit's counts in one pass up front, constant digits skipped, the next pass's
+//! per-piece counts gathered while scattering). Both are stable where it matters and the sorted
+//! order is unique, so the thread count cannot change any result.
 
 use super::Element;
 use crate::error::{CoreError, CoreResult};
@@ -355,26 +362,9 @@ unsafe fn make_keys<T: SortKey>(ctx: &JobCtx, src: &Scatter<T>, piece: usize, ke
     Ok((counts, nans))
 }
 
-/// Zeroed scratch of `n` elements. Large ones come straight from the kernel untouched, and are
-/// asked to be backed by huge pages: the scatter writes to 2048 places at once, more 4 KiB pages
-/// than the TLB holds, so with small pages nearly every write misses it.
+/// Zeroed scratch of `n` elements (fresh pages from the allocator: no zeroing pass here).
 fn scratch<E: Copy + Default>(n: usize) -> Vec<E> {
-    let v = vec![E::default(); n];
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let bytes = n * std::mem::size_of::<E>();
-        if bytes >= 4 * HUGE {
-            let start = (v.as_ptr() as usize).next_multiple_of(HUGE);
-            let end = (v.as_ptr() as usize + bytes) & !(HUGE - 1);
-            if end > start {
-                // SAFETY: the range lies inside `v`'s allocation; MADV_HUGEPAGE is only advice and
-                // does not change the contents.
-                unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
-            }
-        }
-    }
-    v
+    vec![E::default(); n]
 }
 
 /// Buckets at most this long are sorted by `leaf` (in cache); longer ones are split again.
@@ -459,7 +449,7 @@ fn leaf(src: &mut [u64], dst: &mut [u64], tmp: &mut [u64], hist: &mut Vec<u32>, 
             *c = at;
             at += x;
         }
-        let to_dst = (m - 1 - j) % 2 == 0;
+        let to_dst = (m - 1 - j).is_multiple_of(2);
         let (from, to): (*const u64, *mut u64) = match (j == 0, to_dst) {
             (true, true) => (src.as_ptr(), dst.as_mut_ptr()),
             (true, false) => (src.as_ptr(), tmp.as_mut_ptr()),
