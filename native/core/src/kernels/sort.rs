@@ -600,8 +600,29 @@ pub fn sort<T: SortKey>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreRes
     let kdst = Scatter::new(keys);
     // SAFETY: both are valid for `n` elements; `x`, when given, is not `out` (distinct borrows).
     let (top, nan_vals) = unsafe { make_keys(ctx, &src, piece, &kdst, Some(T::KEY_BITS - DIGIT_BITS))? };
+    let mut bits = T::KEY_BITS;
+    let mut top = top;
+    let biggest = (0..BUCKETS).map(|d| top.iter().map(|c| c[d] as usize).sum::<usize>()).max().unwrap_or(0);
+    if nan_vals.is_empty() && biggest > n / 8 {
+        // Most keys share their top digit (say, all in [0, 1)): split right below the bits that
+        // every key shares instead, so the buckets are even and spread over the pool.
+        let src: &[u64] = keys;
+        let (lo, hi) = ctx
+            .map_chunks(n, piece, |r| src[r].iter().fold((u64::MAX, 0u64), |(a, b), &k| (a.min(k), b.max(k))))?
+            .into_iter()
+            .fold((u64::MAX, 0u64), |(a, b), (c, d)| (a.min(c), b.max(d)));
+        bits = (64 - (lo ^ hi).leading_zeros()).max(DIGIT_BITS);
+        let shift = bits - DIGIT_BITS;
+        top = ctx.map_chunks(n, piece, |r| {
+            let mut c = vec![0u32; BUCKETS];
+            for &k in &src[r] {
+                c[(k >> shift) as usize & (BUCKETS - 1)] += 1;
+            }
+            c
+        })?;
+    }
     let mut kbuf: Vec<u64> = scratch(n);
-    msd_sort(ctx, keys, &mut kbuf, piece, &top, T::KEY_BITS)?;
+    msd_sort(ctx, keys, &mut kbuf, piece, &top, bits)?;
     drop(kbuf);
     let m = n - nan_vals.len();
     if in_out {
