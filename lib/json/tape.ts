@@ -117,14 +117,20 @@ export class TapeBuilder {
   /**
    * The innermost open container, kept in fields between runs and in locals inside `run`: its kind,
    * its target (the array itself, or for an object a reused buffer of member values), its size, how
-   * many members it has, and (objects) its shape. Enclosing containers wait on `stack`.
+   * many members it has, and (objects) its shape. Enclosing containers wait on the `stack*` arrays.
    */
   private kind = NONE;
   private target: unknown[] = [];
   private size = 0;
   private filled = 0;
   private frameShape = 0;
-  private readonly stack: { kind: number; target: unknown[]; size: number; filled: number; shape: number }[] = [];
+  /** Enclosing containers as parallel arrays (no allocation per container), `depth` entries used. */
+  private readonly stackKind: number[] = [];
+  private readonly stackTarget: unknown[][] = [];
+  private readonly stackSize: number[] = [];
+  private readonly stackFilled: number[] = [];
+  private readonly stackShape: number[] = [];
+  private depth = 0;
   /** Reused member-value buffers, one per nesting depth. */
   private readonly buffers: unknown[][] = [];
   private root: unknown = undefined;
@@ -222,7 +228,8 @@ export class TapeBuilder {
   run(deadline: number): boolean {
     if (this.done) return true;
     const { tags, counts, strings, numbers, shapes } = this.t;
-    const stack = this.stack;
+    const { stackKind, stackTarget, stackSize, stackFilled, stackShape } = this;
+    let depth = this.depth;
     let kind = this.kind;
     let target = this.target;
     let size = this.size;
@@ -233,11 +240,15 @@ export class TapeBuilder {
       let v: unknown;
       if (kind !== NONE && filled === size) {
         v = kind === ARRAY ? target : this.makeObject(shape, target, size);
-        const parent = stack.pop();
-        if (parent === undefined) {
+        if (depth === 0) {
           kind = NONE;
         } else {
-          ({ kind, target, size, filled, shape } = parent);
+          depth--;
+          kind = stackKind[depth]!;
+          target = stackTarget[depth]!;
+          size = stackSize[depth]!;
+          filled = stackFilled[depth]!;
+          shape = stackShape[depth]!;
         }
       } else {
         switch (tags[this.tag++]) {
@@ -265,7 +276,14 @@ export class TapeBuilder {
               v = [];
               break;
             }
-            if (kind !== NONE) stack.push({ kind, target, size, filled, shape });
+            if (kind !== NONE) {
+              stackKind[depth] = kind;
+              stackTarget[depth] = target;
+              stackSize[depth] = size;
+              stackFilled[depth] = filled;
+              stackShape[depth] = shape;
+              depth++;
+            }
             kind = ARRAY;
             target = [];
             size = n;
@@ -279,12 +297,19 @@ export class TapeBuilder {
               v = {};
               break;
             }
-            if (kind !== NONE) stack.push({ kind, target, size, filled, shape });
-            const depth = kind === NONE ? 0 : stack.length;
-            let buffer = this.buffers[depth];
+            if (kind !== NONE) {
+              stackKind[depth] = kind;
+              stackTarget[depth] = target;
+              stackSize[depth] = size;
+              stackFilled[depth] = filled;
+              stackShape[depth] = shape;
+              depth++;
+            }
+            const level = kind === NONE ? 0 : depth;
+            let buffer = this.buffers[level];
             if (buffer === undefined) {
               buffer = [];
-              this.buffers[depth] = buffer;
+              this.buffers[level] = buffer;
             }
             kind = OBJECT;
             target = buffer;
@@ -301,6 +326,7 @@ export class TapeBuilder {
         this.root = v;
         this.done = true;
         this.kind = NONE;
+        this.depth = 0;
         return true;
       }
       if (kind === ARRAY) target.push(v);
@@ -312,6 +338,7 @@ export class TapeBuilder {
         this.size = size;
         this.filled = filled;
         this.frameShape = shape;
+        this.depth = depth;
         return false;
       }
     }
