@@ -8,6 +8,8 @@
 mod element;
 mod ewise;
 mod exact;
+#[cfg(test)]
+mod fsum;
 mod matmul;
 mod probe;
 mod reduce;

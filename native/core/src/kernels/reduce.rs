@@ -414,30 +414,6 @@ mod tests {
     use crate::runtime::JobState;
     use proptest::prelude::*;
 
-    fn exact_sum(x: &[f64]) -> f64 {
-        // Shewchuk's exact partials (as Python's math.fsum); fine for test sizes.
-        let mut partials: Vec<f64> = Vec::new();
-        for &v in x {
-            let mut v = v;
-            let mut i = 0;
-            for j in 0..partials.len() {
-                let mut p = partials[j];
-                if v.abs() < p.abs() {
-                    std::mem::swap(&mut v, &mut p);
-                }
-                let hi = v + p;
-                let lo = p - (hi - v);
-                if lo != 0.0 {
-                    partials[i] = lo;
-                    i += 1;
-                }
-                v = hi;
-            }
-            partials.truncate(i);
-            partials.push(v);
-        }
-        partials.iter().sum()
-    }
 
     fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
@@ -495,7 +471,7 @@ mod tests {
         #[test]
         fn sum_is_within_a_few_ulps_of_exact(x in prop::collection::vec(-1e6f64..1e6, 0..5000)) {
             let got = sum(&JobCtx::inline(), &x).unwrap();
-            let exact = exact_sum(&x);
+            let exact = crate::kernels::fsum::fsum(&x);
             let mag: f64 = x.iter().map(|v| v.abs()).sum();
             prop_assert!((got - exact).abs() <= 4.0 * f64::EPSILON * mag.max(f64::MIN_POSITIVE), "got {got} exact {exact}");
         }
