@@ -175,7 +175,7 @@ describe('element-wise', () => {
     for (let i = 0; i < 1000; i++) expect(d[i]).toBe(Math.fround(a[i]! * a[i]!));
   });
 
-  it('cumsum: compensated running sum, in place, exact on integers', async () => {
+  it('cumsum: running sum, in place, exact on integers, within the blocked error bound', async () => {
     const ints = new Float64Array(200_001).map((_, i) => (i % 13) - 6);
     const out = await kernels.cumsum(ints, undefined, { mode: 'pool' });
     let s = 0;
@@ -186,7 +186,17 @@ describe('element-wise', () => {
     const inplace = ints.slice();
     kernels.cumsumSync(inplace, inplace);
     expect(inplace).toEqual(out);
-    expect(Array.from(kernels.cumsumSync(new Float64Array([1e16, 1, -1e16, 1])))).toEqual([1e16, 1e16, 1, 2]);
+    // Floats of mixed magnitude: every prefix within (i / 8 + 6) eps sum |x_j| of the exact sum
+    // (a sequential loop's bound is i eps sum |x_j|).
+    const f = new Float64Array(20_000).map((_, i) => Math.sin(i * 0.61) * 10 ** ((i % 7) - 3));
+    const got = kernels.cumsumSync(f);
+    let mag = 0;
+    for (let i = 0; i < f.length; i++) {
+      mag += Math.abs(f[i]!);
+      if (i % 199 !== 0) continue;
+      const bound = (i / 8 + 6) * Number.EPSILON * mag;
+      expect(Math.abs(got[i]! - fsum(f.subarray(0, i + 1)))).toBeLessThanOrEqual(bound);
+    }
   });
 });
 

@@ -71,9 +71,9 @@ pub fn sum_submit(env: Env, id: u32, x: Unknown, cancellable: bool) -> napi::Res
     submit(&env, id, cancellable, move |ctx| sum_job(&x, ctx))
 }
 
-#[napi]
-pub fn sum_sync(env: Env, x: Unknown) -> napi::Result<f64> {
-    let x = float_array(&env, &x, "x")?;
+/// Raw callback body (see `fast.rs`).
+pub(crate) fn sum_sync(env: &Env, x: &Unknown) -> napi::Result<f64> {
+    let x = float_array(env, x, "x")?;
     inline(|ctx| sum_job(&x, ctx)).map(number)
 }
 
@@ -83,9 +83,9 @@ pub fn dot_submit(env: Env, id: u32, x: Unknown, y: Unknown, cancellable: bool) 
     submit(&env, id, cancellable, move |ctx| dot_job(&x, &y, ctx))
 }
 
-#[napi]
-pub fn dot_sync(env: Env, x: Unknown, y: Unknown) -> napi::Result<f64> {
-    let (x, y) = dot_args(&env, &x, &y)?;
+/// Raw callback body (see `fast.rs`).
+pub(crate) fn dot_sync(env: &Env, x: &Unknown, y: &Unknown) -> napi::Result<f64> {
+    let (x, y) = dot_args(env, x, y)?;
     inline(|ctx| dot_job(&x, &y, ctx)).map(number)
 }
 
@@ -308,9 +308,9 @@ pub fn reduce_submit(env: Env, id: u32, op: String, x: Unknown, ddof: f64, cance
     submit(&env, id, cancellable, move |ctx| reduce_job(ctx, op, &x, ddof))
 }
 
-#[napi]
-pub fn reduce_sync(env: Env, op: String, x: Unknown, ddof: f64) -> napi::Result<JsOutput> {
-    let (op, x) = reduce_args(&env, &op, &x, ddof)?;
+/// Raw callback body (see `fast.rs`).
+pub(crate) fn reduce_sync(env: &Env, op: &str, x: &Unknown, ddof: f64) -> napi::Result<JsOutput> {
+    let (op, x) = reduce_args(env, op, x, ddof)?;
     inline(|ctx| reduce_job(ctx, op, &x, ddof))
 }
 
@@ -461,9 +461,9 @@ pub fn elementwise_submit(env: Env, id: u32, op: String, x: Unknown, y: Unknown,
     submit(&env, id, cancellable, move |ctx| ewise_job(ctx, call))
 }
 
-#[napi]
-pub fn elementwise_sync(env: Env, op: String, x: Unknown, y: Unknown, a: f64, b: f64, out: Unknown) -> napi::Result<JsOutput> {
-    let call = ewise_args(&env, &op, &x, &y, a, b, &out)?;
+/// Raw callback body (see `fast.rs`).
+pub(crate) fn elementwise_sync(env: &Env, op: &str, x: &Unknown, y: &Unknown, a: f64, b: f64, out: &Unknown) -> napi::Result<JsOutput> {
+    let call = ewise_args(env, op, x, y, a, b, out)?;
     inline(|ctx| ewise_job(ctx, call))
 }
 

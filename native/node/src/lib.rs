@@ -7,6 +7,7 @@
 mod args;
 mod completion;
 mod errors;
+mod fast;
 mod json;
 mod kernels;
 mod output;

@@ -1,11 +1,21 @@
+/// Which type an `Element` is, for loads that convert in registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    F64,
+    F32,
+    I32,
+}
+
 /// The element types kernels accept.
 pub trait Element: Copy + Send + Sync + PartialOrd + 'static {
+    const KIND: Kind;
     fn to_f64(self) -> f64;
     /// Rounds an f64 to this type (for f32: round to nearest, as `Math.fround`).
     fn from_f64(v: f64) -> Self;
 }
 
 impl Element for f64 {
+    const KIND: Kind = Kind::F64;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
@@ -17,6 +27,7 @@ impl Element for f64 {
 }
 
 impl Element for f32 {
+    const KIND: Kind = Kind::F32;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
@@ -28,6 +39,7 @@ impl Element for f32 {
 }
 
 impl Element for i32 {
+    const KIND: Kind = Kind::I32;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64

@@ -8,6 +8,8 @@
 mod element;
 mod ewise;
 mod exact;
+#[doc(hidden)]
+pub mod lanes;
 #[cfg(test)]
 mod fsum;
 mod matmul;
