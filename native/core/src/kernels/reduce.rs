@@ -276,17 +276,18 @@ pub fn mean<T: Element>(ctx: &JobCtx, x: &[T]) -> CoreResult<f64> {
     Ok(sum(ctx, x)? / x.len() as f64)
 }
 
-/// Compensated sums of `d = x - m` and of `d * d` over one block, as two pairs. Padding lanes of
-/// the remainder are zero deviations, so they add nothing.
+/// The sums of `d = x - m` and of `d * d` over one block. `Σd` is only the small correction term
+/// of the variance (it is near zero when `m` is the compensated mean), so it is a plain 16-lane
+/// sum; `Σd²` is compensated. Padding lanes of the remainder are zero deviations and add nothing.
 #[inline(always)]
 fn dev_block_body<L: Lanes, T: Element>(x: &[T], m: f64) -> (Compensated, Compensated) {
-    let (mut s1, mut c1) = (L::zero(), L::zero());
+    let mut s1 = L::zero();
     let (mut s2, mut c2) = (L::zero(), L::zero());
     let mv = L::splat(m);
     let mut chunks = x.chunks_exact(LANES);
     for ch in &mut chunks {
         let d = L::load(ch).sub(mv);
-        two_sum(&mut s1, &mut c1, d);
+        s1 = s1.add(d);
         two_sum(&mut s2, &mut c2, d.mul(d));
     }
     let rest = chunks.remainder();
@@ -295,9 +296,9 @@ fn dev_block_body<L: Lanes, T: Element>(x: &[T], m: f64) -> (Compensated, Compen
         d[j] = e.to_f64() - m;
     }
     let d = L::load(&d[..]);
-    two_sum(&mut s1, &mut c1, d);
+    s1 = s1.add(d);
     two_sum(&mut s2, &mut c2, d.mul(d));
-    (lanes_total(s1.to_array(), c1.to_array()), lanes_total(s2.to_array(), c2.to_array()))
+    (lanes_total(s1.to_array(), [0.0; LANES]), lanes_total(s2.to_array(), c2.to_array()))
 }
 
 lane_dispatch!(fn dev_block<T: Element>(x: &[T], m: f64) -> (Compensated, Compensated) => dev_block_body);

@@ -1,7 +1,7 @@
 //! Cumulative sum, deterministic for any thread count and SIMD level.
 //!
 //! The input is cut into fixed chunks of `CHUNK` elements (whatever the pool size, and also when
-//! run inline). Pass 1 computes each chunk's compensated total; the totals are combined in order,
+//! run inline). Pass 1 computes the compensated total of each chunk but the last; the totals are combined in order,
 //! compensated, into each chunk's starting offset. Pass 2 scans each chunk from zero in groups of
 //! eight: an in-group inclusive prefix in three shifted adds (Hillis–Steele, zeros shifted in),
 //! then a running total that advances once per sixteen elements; each output is
@@ -233,26 +233,38 @@ fn chunk_total<T: Element>(x: &[T]) -> Compensated {
     }
 }
 
+/// A chunk's starting offset from the compensated and plain totals of the chunks before it.
+fn offset(acc: Compensated, plain: f64) -> (f64, f64) {
+    if plain.is_finite() {
+        (acc.sum, acc.carry)
+    } else {
+        (plain, 0.0)
+    }
+}
+
 /// Elements converted to f64 (and results converted back) this many at a time for f32.
 const STAGE: usize = 1024;
 
 /// `out[i] = x[0] + ... + x[i]`, accumulated in f64 and rounded once to `T`.
 /// `x` is `Some` for a separate input and `None` to scan `out` in place.
 pub fn cumsum<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreResult<()> {
+    // The last chunk's total is never an offset: pass 1 skips it (so one chunk needs no pass 1).
     let totals = {
         let src: &[T] = x.unwrap_or(out);
-        ctx.map_chunks(src.len(), CHUNK, |r| chunk_total(&src[r]))?
+        let before_last = src.len().saturating_sub(1) / CHUNK * CHUNK;
+        ctx.map_chunks(before_last, CHUNK, |r| chunk_total(&src[r]))?
     };
     let mut offsets = Vec::with_capacity(totals.len());
     let mut acc = Compensated::default();
     let mut plain = 0.0f64;
     for t in &totals {
         // Past an infinity or NaN the compensation is meaningless; the plain offset propagates it.
-        offsets.push(if plain.is_finite() { (acc.sum, acc.carry) } else { (plain, 0.0) });
+        offsets.push(offset(acc, plain));
         acc.add(t.sum);
         acc.add(t.carry);
         plain += t.sum;
     }
+    offsets.push(offset(acc, plain));
     ctx.for_each_chunk_mut(out, CHUNK, |start, piece| {
         let (base, carry) = offsets[start / CHUNK];
         let src = x.map(|x| &x[start..start + piece.len()]);
