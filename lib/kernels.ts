@@ -271,7 +271,7 @@ export function clamp<T extends FloatArray>(x: T, lo: number, hi: number, out?: 
 export function clampSync<T extends FloatArray>(x: T, lo: number, hi: number, out?: T): T {
   return ewiseSync('clamp', x, undefined, num('lo', lo), num('hi', hi), out);
 }
-/** Running sum, compensated in f64; the same bits for any thread count. */
+/** Running sum in f64 (plain, like numpy and a JS loop; see docs/kernels.md for its error bound); the same bits for any thread count or SIMD level. */
 export function cumsum<T extends FloatArray>(x: T, out?: T, options?: CallOptions): Promise<T> {
   return ewise('cumsum', x, undefined, 0, 0, out, options, 'cumsum');
 }
