@@ -3,7 +3,7 @@
  * on the calling thread. Inputs are borrowed, not copied: do not modify or transfer them until the
  * promise settles.
  */
-import { native } from './native.js';
+import { native, type SyncElementwise, type SyncReduction } from './native.js';
 import { callNative, dispatch, type CallOptions } from './runtime.js';
 import { estimateUs } from './cost.js';
 import { invalidArg } from './errors.js';
@@ -67,7 +67,7 @@ export function minmax(x: NumericArray, options?: CallOptions): Promise<MinMax> 
   return dispatch(
     options,
     estimateUs('minmax', length(x)),
-    () => toMinMax(native.reduceSync('minmax', x, 0)),
+    () => toMinMax(native.syncMinmax(x, 0)),
     (id, c) => native.reduceSubmit(id, 'minmax', x, 0, c),
     x,
     toMinMax,
@@ -75,7 +75,7 @@ export function minmax(x: NumericArray, options?: CallOptions): Promise<MinMax> 
 }
 
 export function minmaxSync(x: NumericArray): MinMax {
-  return toMinMax(callNative(() => native.reduceSync('minmax', x, 0)));
+  return toMinMax(callNative(() => native.syncMinmax(x, 0)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,18 +85,33 @@ export function minmaxSync(x: NumericArray): MinMax {
 /** Typed arrays the order-statistics and min/max kernels accept. */
 export type NumericArray = Float64Array | Float32Array | Int32Array;
 
-function reduceCall(op: string, x: NumericArray, ddof: number, options: CallOptions | undefined, cost: number): Promise<number> {
+type ReduceOp = 'mean' | 'variance' | 'std' | 'norm2' | 'argmin' | 'argmax' | 'exactSum';
+
+/** The binding's Sync callback of each reduction (one function each: no name to pass per call). */
+const syncReduction: Record<ReduceOp, SyncReduction> = {
+  mean: native.syncMean,
+  variance: native.syncVariance,
+  std: native.syncStd,
+  norm2: native.syncNorm2,
+  argmin: native.syncArgmin,
+  argmax: native.syncArgmax,
+  exactSum: native.syncExactSum,
+};
+
+function reduceCall(op: ReduceOp, x: NumericArray, ddof: number, options: CallOptions | undefined, cost: number): Promise<number> {
+  const sync = syncReduction[op];
   return dispatch(
     options,
     cost,
-    () => native.reduceSync(op, x, ddof) as number,
+    () => sync(x, ddof) as number,
     (id, c) => native.reduceSubmit(id, op, x, ddof, c),
     x,
   );
 }
 
-function reduceSync(op: string, x: NumericArray, ddof = 0): number {
-  return callNative(() => native.reduceSync(op, x, ddof) as number);
+function reduceSync(op: ReduceOp, x: NumericArray, ddof = 0): number {
+  const sync = syncReduction[op];
+  return callNative(() => sync(x, ddof) as number);
 }
 
 export interface SumOptions extends CallOptions {
@@ -177,8 +192,22 @@ export function argmaxSync(x: NumericArray): number {
   return reduceSync('argmax', x);
 }
 
+type EwiseOp = 'add' | 'sub' | 'mul' | 'div' | 'axpy' | 'scale' | 'clamp' | 'cumsum';
+
+/** The binding's Sync callback of each element-wise operation. */
+const syncElementwise: Record<EwiseOp, SyncElementwise> = {
+  add: native.syncAdd,
+  sub: native.syncSub,
+  mul: native.syncMul,
+  div: native.syncDiv,
+  axpy: native.syncAxpy,
+  scale: native.syncScale,
+  clamp: native.syncClamp,
+  cumsum: native.syncCumsum,
+};
+
 function ewise<T extends FloatArray>(
-  op: string,
+  op: EwiseOp,
   x: T,
   y: T | undefined,
   a: number,
@@ -191,15 +220,16 @@ function ewise<T extends FloatArray>(
   return dispatch(
     options,
     estimateUs(cost, length(x)),
-    () => convert(native.elementwiseSync(op, x, y, a, b, out)),
+    () => convert(syncElementwise[op](x, y, a, b, out)),
     (id, c) => native.elementwiseSubmit(id, op, x, y, a, b, out, c),
     [x, y, out],
     convert,
   );
 }
 
-function ewiseSync<T extends FloatArray>(op: string, x: T, y: T | undefined, a: number, b: number, out: T | undefined): T {
-  const raw = callNative(() => native.elementwiseSync(op, x, y, a, b, out));
+function ewiseSync<T extends FloatArray>(op: EwiseOp, x: T, y: T | undefined, a: number, b: number, out: T | undefined): T {
+  const sync = syncElementwise[op];
+  const raw = callNative(() => sync(x, y, a, b, out));
   return (out ?? raw) as T;
 }
 

@@ -10,6 +10,9 @@ import { OffloopError } from './errors.js';
 import type { Tape } from './json/tape.js';
 
 /** The binding's surface, as lib/ uses it (the generated index.d.ts is not the public API). */
+export type SyncReduction = (x: unknown, ddof: number) => number | [number, number];
+export type SyncElementwise = (x: unknown, y: unknown, a: number, b: number, out: unknown) => unknown;
+
 export interface NativeBinding {
   init(settleBatch: (flat: unknown[]) => void, defaultThreads: number): void;
   cancel(id: number): boolean;
@@ -25,7 +28,15 @@ export interface NativeBinding {
   minmaxSubmit(id: number, x: unknown, cancellable: boolean): void;
   minmaxSync(x: unknown): [number, number];
   reduceSubmit(id: number, op: string, x: unknown, ddof: number, cancellable: boolean): void;
-  reduceSync(op: string, x: unknown, ddof: number): number | [number, number];
+  /** Raw Sync callbacks, one per reduction: `(x, ddof)`. */
+  syncMean: SyncReduction;
+  syncVariance: SyncReduction;
+  syncStd: SyncReduction;
+  syncNorm2: SyncReduction;
+  syncArgmin: SyncReduction;
+  syncArgmax: SyncReduction;
+  syncMinmax: SyncReduction;
+  syncExactSum: SyncReduction;
   elementwiseSubmit(
     id: number,
     op: string,
@@ -36,7 +47,15 @@ export interface NativeBinding {
     out: unknown,
     cancellable: boolean,
   ): void;
-  elementwiseSync(op: string, x: unknown, y: unknown, a: number, b: number, out: unknown): unknown;
+  /** Raw Sync callbacks, one per element-wise operation: `(x, y, a, b, out)`. */
+  syncAdd: SyncElementwise;
+  syncSub: SyncElementwise;
+  syncMul: SyncElementwise;
+  syncDiv: SyncElementwise;
+  syncAxpy: SyncElementwise;
+  syncScale: SyncElementwise;
+  syncClamp: SyncElementwise;
+  syncCumsum: SyncElementwise;
   sortSubmit(id: number, op: string, x: unknown, inPlace: boolean, cancellable: boolean): void;
   sortSync(op: string, x: unknown, inPlace: boolean): unknown;
   quantileSubmit(id: number, x: unknown, qs: number[], cancellable: boolean): void;

@@ -52,37 +52,42 @@ impl TypedView {
     pub fn borrow<T>(&self) -> Borrowed<T> {
         Borrowed { ptr: self.data as *const T, len: self.len }
     }
+
+    /// The view's data pointer and length, for kernels that write into it.
+    pub fn raw_parts(&self) -> (*mut u8, usize) {
+        (self.data, self.len)
+    }
 }
 
 /// Reads a typed array argument; `name` is used in error messages.
+///
+/// One `napi_get_typedarray_info` call: it fails for anything that is not a typed array, and its
+/// element type comes with it. Only an empty view can be detached (V8 reports a detached view as
+/// empty), so only then is the buffer asked. Hot Sync kernels call this for every argument.
 pub fn typed_view(env: &Env, value: &Unknown, name: &str) -> napi::Result<TypedView> {
     let env = env.raw();
     let raw = value.raw();
-    let mut is_typed = false;
-    // SAFETY: env and raw are the live handles of this call.
-    unsafe { sys::napi_is_typedarray(env, raw, &mut is_typed) };
-    if !is_typed {
-        return Err(invalid_arg(format!(
-            "{name} must be a Float64Array or Float32Array, got {}",
-            describe(env, raw)
-        )));
-    }
     let mut kind = 0;
     let mut len = 0;
     let mut data = ptr::null_mut();
     let mut buffer = ptr::null_mut();
     let mut offset = 0;
-    // SAFETY: raw is a typed array (checked above); the out-pointers are valid locals.
+    // SAFETY: env and raw are the live handles of this call; the out-pointers are valid locals.
     let status =
         unsafe { sys::napi_get_typedarray_info(env, raw, &mut kind, &mut len, &mut data, &mut buffer, &mut offset) };
     if status != sys::Status::napi_ok {
-        return Err(invalid_arg(format!("{name}: could not read the typed array")));
+        return Err(invalid_arg(format!(
+            "{name} must be a Float64Array or Float32Array, got {}",
+            describe(env, raw)
+        )));
     }
-    let mut detached = false;
-    // SAFETY: buffer is the typed array's ArrayBuffer handle from the call above.
-    unsafe { sys::napi_is_detached_arraybuffer(env, buffer, &mut detached) };
-    if detached {
-        return Err(invalid_arg(format!("{name} is backed by a detached ArrayBuffer")));
+    if len == 0 {
+        let mut detached = false;
+        // SAFETY: buffer is the typed array's ArrayBuffer handle from the call above.
+        unsafe { sys::napi_is_detached_arraybuffer(env, buffer, &mut detached) };
+        if detached {
+            return Err(invalid_arg(format!("{name} is backed by a detached ArrayBuffer")));
+        }
     }
     let kind = match kind {
         sys::TypedarrayType::float64_array => ElementKind::F64,

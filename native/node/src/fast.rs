@@ -1,5 +1,6 @@
-//! The hottest Sync kernels (`sumSync`, `dotSync`, `reduceSync`, `elementwiseSync`) as raw
-//! Node-API callbacks.
+//! The hot Sync kernels as raw Node-API callbacks: `sumSync`, `dotSync`, and one function per
+//! reduction (`syncMean`, ...) and per element-wise operation (`syncAdd`, ...), so no call passes
+//! an operation name (reading a JS string was a tenth of a small call).
 //!
 //! The wrappers `#[napi]` generates keep a per-call native-borrow scope (a mutex-guarded map, an
 //! `Arc`, thread-local vectors) and convert every argument through the generic machinery. For a
@@ -42,18 +43,6 @@ impl Args {
         Ok(v)
     }
 
-    /// A short ASCII operation name, read into `buf` without allocating.
-    fn op<'b>(&self, i: usize, buf: &'b mut [u8; 32]) -> napi::Result<&'b str> {
-        let mut len = 0;
-        // SAFETY: live handles; buf is writable for its whole length (the call NUL-terminates
-        // within it and reports the bytes written, truncating longer strings).
-        let status =
-            unsafe { sys::napi_get_value_string_utf8(self.env, self.argv[i], buf.as_mut_ptr().cast(), buf.len(), &mut len) };
-        if status != sys::Status::napi_ok {
-            return Err(crate::errors::invalid_arg("operation name must be a string"));
-        }
-        std::str::from_utf8(&buf[..len]).map_err(|_| crate::errors::invalid_arg("operation name must be ASCII"))
-    }
 }
 
 type Body = fn(&Env, &Args) -> napi::Result<sys::napi_value>;
@@ -70,17 +59,19 @@ fn dot_body(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
     number(env.raw(), dot_sync(env, &a.value(0), &a.value(1))?)
 }
 
-fn reduce_body(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
-    let mut buf = [0u8; 32];
-    let op = a.op(0, &mut buf)?;
-    to_js(env, reduce_sync(env, op, &a.value(1), a.number(2, "ddof")?)?)
+/// The reductions with a function each, by position (`reduce_body::<I>` runs `REDUCE[I]`).
+const REDUCE: [&str; 8] = ["mean", "variance", "std", "norm2", "argmin", "argmax", "minmax", "exactSum"];
+
+fn reduce_body<const OP: usize>(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
+    to_js(env, reduce_sync(env, REDUCE[OP], &a.value(0), a.number(1, "ddof")?)?)
 }
 
-fn elementwise_body(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
-    let mut buf = [0u8; 32];
-    let op = a.op(0, &mut buf)?;
-    let out = elementwise_sync(env, op, &a.value(1), &a.value(2), a.number(3, "a")?, a.number(4, "b")?, &a.value(5))?;
-    to_js(env, out)
+/// The element-wise operations with a function each: `(x, y, a, b, out)` for all of them.
+const ELEMENTWISE: [&str; 8] = ["add", "sub", "mul", "div", "axpy", "scale", "clamp", "cumsum"];
+
+fn elementwise_body<const OP: usize>(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
+    let (x, y, out) = (a.value(0), a.value(1), a.value(4));
+    to_js(env, elementwise_sync(env, ELEMENTWISE[OP], &x, &y, a.number(2, "a")?, a.number(3, "b")?, &out)?)
 }
 
 fn throw(env: sys::napi_env, message: &str) {
@@ -120,11 +111,25 @@ unsafe extern "C" fn trampoline(env: sys::napi_env, info: sys::napi_callback_inf
 /// Adds the raw functions to the module's exports.
 #[napi(module_exports)]
 pub fn register_fast_kernels(exports: Object, env: Env) -> napi::Result<()> {
-    let table: [(&str, Body); 4] = [
+    let table: [(&str, Body); 18] = [
         ("sumSync", sum_body),
         ("dotSync", dot_body),
-        ("reduceSync", reduce_body),
-        ("elementwiseSync", elementwise_body),
+        ("syncMean", reduce_body::<0>),
+        ("syncVariance", reduce_body::<1>),
+        ("syncStd", reduce_body::<2>),
+        ("syncNorm2", reduce_body::<3>),
+        ("syncArgmin", reduce_body::<4>),
+        ("syncArgmax", reduce_body::<5>),
+        ("syncMinmax", reduce_body::<6>),
+        ("syncExactSum", reduce_body::<7>),
+        ("syncAdd", elementwise_body::<0>),
+        ("syncSub", elementwise_body::<1>),
+        ("syncMul", elementwise_body::<2>),
+        ("syncDiv", elementwise_body::<3>),
+        ("syncAxpy", elementwise_body::<4>),
+        ("syncScale", elementwise_body::<5>),
+        ("syncClamp", elementwise_body::<6>),
+        ("syncCumsum", elementwise_body::<7>),
     ];
     for (name, body) in table {
         let mut f = ptr::null_mut();

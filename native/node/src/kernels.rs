@@ -209,19 +209,12 @@ fn is_nullish(env: &Env, value: &Unknown) -> bool {
 
 /// Reads a typed array the kernel will write into (an `out` argument, or `x` for in-place sort).
 fn writable(env: &Env, value: &Unknown, name: &str) -> napi::Result<AnyOut> {
-    typed_view(env, value, name)?;
-    let (mut kind, mut len, mut data, mut buffer, mut offset) = (0, 0, std::ptr::null_mut(), std::ptr::null_mut(), 0);
-    // SAFETY: `typed_view` checked that this is an attached typed array; out-pointers are locals.
-    let status = unsafe {
-        sys::napi_get_typedarray_info(env.raw(), value.raw(), &mut kind, &mut len, &mut data, &mut buffer, &mut offset)
-    };
-    if status != sys::Status::napi_ok {
-        return Err(invalid_arg(format!("{name}: could not read the typed array")));
-    }
-    match kind {
-        sys::TypedarrayType::float64_array => Ok(AnyOut::F64(Writable { ptr: data.cast(), len })),
-        sys::TypedarrayType::float32_array => Ok(AnyOut::F32(Writable { ptr: data.cast(), len })),
-        sys::TypedarrayType::int32_array => Ok(AnyOut::I32(Writable { ptr: data.cast(), len })),
+    let view = typed_view(env, value, name)?;
+    let (data, len) = view.raw_parts();
+    match view.kind {
+        ElementKind::F64 => Ok(AnyOut::F64(Writable { ptr: data.cast(), len })),
+        ElementKind::F32 => Ok(AnyOut::F32(Writable { ptr: data.cast(), len })),
+        ElementKind::I32 => Ok(AnyOut::I32(Writable { ptr: data.cast(), len })),
         _ => Err(invalid_arg(format!("{name} must be a Float64Array, Float32Array or Int32Array"))),
     }
 }
