@@ -5,7 +5,7 @@
 import { native } from './native.js';
 import { offload, stats, errorFromTuple, type CallOptions, type NativeErrorTuple } from './runtime.js';
 import { OffloopError, invalidArg } from './errors.js';
-import { buildValues } from './json/build.js';
+import { buildInArrays, buildValues } from './json/build.js';
 import { toBytes, withExcerpt, type JsonInput } from './json/input.js';
 import { DEFAULT_MAX_DEPTH } from './json/index.js';
 import type { Tape } from './json/tape.js';
@@ -52,15 +52,9 @@ function submitBatch(bytes: Uint8Array, mode: OnError, depth: number, signal?: A
   );
 }
 
-/** Turns a native batch into records, shifting its line numbers by `firstLine - 1`. */
-async function finishBatch(
-  batch: NativeBatch,
-  bytes: Uint8Array,
-  firstLine: number,
-  mode: OnError,
-  signal?: AbortSignal,
-): Promise<NdjsonRecords> {
-  const errors: LineError[] = batch.errors.map((t) => {
+/** The bad lines of a native batch, their line numbers shifted by `firstLine - 1`. */
+function batchErrors(batch: NativeBatch, bytes: Uint8Array, firstLine: number): LineError[] {
+  return batch.errors.map((t) => {
     const err = errorFromTuple(t) as OffloopError;
     const line = (err.line ?? 1) + firstLine - 1;
     const shifted = new OffloopError(err.code, err.message.replace(/\bline (\d+)/, `line ${line}`), {
@@ -70,6 +64,17 @@ async function finishBatch(
     });
     return { line, error: withExcerpt(shifted, bytes) as OffloopError };
   });
+}
+
+/** Turns a native batch into records, shifting its line numbers by `firstLine - 1`. */
+async function finishBatch(
+  batch: NativeBatch,
+  bytes: Uint8Array,
+  firstLine: number,
+  mode: OnError,
+  signal?: AbortSignal,
+): Promise<NdjsonRecords> {
+  const errors = batchErrors(batch, bytes, firstLine);
   if (mode === 'throw' && errors.length > 0) throw errors[0]!.error;
   const records = (await buildValues(batch.tape, signal)) as NdjsonRecords;
   records.errors = mode === 'collect' ? errors : [];
@@ -89,6 +94,12 @@ export interface StreamOptions extends NdjsonOptions {
   batchBytes?: number;
   /** Batches parsed at once; reading the source pauses while this many are in flight. Default 2 x pool threads. */
   maxInFlight?: number;
+  /**
+   * Most records in one yielded array. Default 1 024: a parsed batch with more is handed out as
+   * several arrays (its bad lines with the first), so a consumer holds at most this many records
+   * at a time, whatever `batchBytes` is.
+   */
+  maxRecords?: number;
 }
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
@@ -157,6 +168,8 @@ export async function* stream(
   const maxInFlight = options?.maxInFlight ?? 2 * stats().threads;
   if (!(batchBytes >= 1)) throw invalidArg('batchBytes must be >= 1');
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidArg('maxInFlight must be an integer >= 1');
+  const maxRecords = options?.maxRecords ?? 1024;
+  if (!(maxRecords >= 1)) throw invalidArg('maxRecords must be >= 1');
 
   const inFlight: Promise<{ bytes: Uint8Array; batch: NativeBatch }>[] = [];
   let nextLine = 1;
@@ -170,12 +183,25 @@ export async function* stream(
     result.catch(() => undefined);
     inFlight.push(result);
   };
-  const oldest = async (): Promise<NdjsonRecords> => {
+  // The oldest batch's records, in arrays of at most `maxRecords`. With many streams, what each
+  // consumer holds while it waits for its next array is what every scavenge has to copy: a heap
+  // snapshot of 64 streams with 256 KiB batches showed 64 whole batches (320 000 records) alive.
+  async function* emitOldest(): AsyncGenerator<NdjsonRecords, void, undefined> {
     const { bytes, batch } = await inFlight.shift()!;
-    const records = await finishBatch(batch, bytes, nextLine, mode, signal);
+    const errors = batchErrors(batch, bytes, nextLine);
     nextLine += batch.lines;
-    return records;
-  };
+    if (mode === 'throw' && errors.length > 0) throw errors[0]!.error;
+    let pending = mode === 'collect' ? errors : [];
+    let yielded = false;
+    for await (const values of buildInArrays(batch.tape, maxRecords, signal)) {
+      const records = values as NdjsonRecords;
+      records.errors = pending;
+      pending = [];
+      yielded = true;
+      yield records;
+    }
+    if (!yielded) yield Object.assign([], { errors: pending }) as NdjsonRecords;
+  }
 
   for await (const raw of source as AsyncIterable<Uint8Array | string>) {
     const chunk = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
@@ -196,7 +222,7 @@ export async function* stream(
       submit(parts, partsBytes);
       parts = [];
       partsBytes = 0;
-      while (inFlight.length >= maxInFlight) yield await oldest();
+      while (inFlight.length >= maxInFlight) yield* emitOldest();
     }
   }
   if (tail) {
@@ -204,7 +230,7 @@ export async function* stream(
     partsBytes += tail.length;
   }
   if (partsBytes > 0) submit(parts, partsBytes);
-  while (inFlight.length > 0) yield await oldest();
+  while (inFlight.length > 0) yield* emitOldest();
 }
 
 export type ColumnType = 'f64' | 'f32' | 'i32' | 'bool' | 'string';

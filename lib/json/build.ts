@@ -8,14 +8,20 @@ function yieldToLoop(): Promise<void> {
 }
 
 /**
- * Builds every top-level value of `tape`, at most `sliceBudgetMs` of main-thread time per slice,
- * yielding to the event loop between slices. Returns the values in order.
+ * Builds the top-level values of `tape` in order and yields them in arrays of at most `max`
+ * values, at most `sliceBudgetMs` of main-thread time per slice, yielding to the event loop
+ * between slices. Nothing is yielded for an empty tape.
  */
-export async function buildValues(tape: Tape, signal?: AbortSignal, budgetMs?: number): Promise<unknown[]> {
-  if (tape.tags.length === 0) return [];
+export async function* buildInArrays(
+  tape: Tape,
+  max: number,
+  signal?: AbortSignal,
+  budgetMs?: number,
+): AsyncGenerator<unknown[], void, undefined> {
+  if (tape.tags.length === 0) return;
   const budget = budgetMs ?? runtimeSettings().sliceBudgetMs;
   const builder = new TapeBuilder(tape);
-  const out: unknown[] = [];
+  let out: unknown[] = [];
   let deadline = performance.now() + budget;
   for (;;) {
     while (!builder.run(deadline)) {
@@ -24,9 +30,22 @@ export async function buildValues(tape: Tape, signal?: AbortSignal, budgetMs?: n
       deadline = performance.now() + budget;
     }
     out.push(builder.value);
-    if (!builder.hasNext()) return out;
+    const more = builder.hasNext();
+    if (out.length >= max || !more) {
+      yield out;
+      out = [];
+      deadline = performance.now() + budget;
+    }
+    if (!more) return;
     builder.next();
   }
+}
+
+/** Builds every top-level value of `tape` in slices (see `buildInArrays`); returns them in order. */
+export async function buildValues(tape: Tape, signal?: AbortSignal, budgetMs?: number): Promise<unknown[]> {
+  let all: unknown[] = [];
+  for await (const values of buildInArrays(tape, Infinity, signal, budgetMs)) all = values;
+  return all;
 }
 
 /** Builds the single value of `tape` in slices. */
