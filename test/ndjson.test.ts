@@ -103,6 +103,24 @@ describe('ndjson.stream', () => {
     expect((err as OffloopError).line).toBe(251);
   });
 
+  it('hands a large batch out in arrays of at most maxRecords, its bad lines with the first', async () => {
+    const text = Array.from({ length: 2_500 }, (_, i) => (i === 1_800 ? '{bad' : JSON.stringify({ i }))).join('\n');
+    const arrays: { n: number; errors: number[] }[] = [];
+    const got: unknown[] = [];
+    for await (const b of ndjson.stream([Buffer.from(text)], { batchBytes: 1 << 20, maxRecords: 1_000, onError: 'collect' })) {
+      arrays.push({ n: b.length, errors: b.errors.map((e) => e.line) });
+      got.push(...b);
+    }
+    expect(arrays).toEqual([
+      { n: 1_000, errors: [1_801] },
+      { n: 1_000, errors: [] },
+      { n: 499, errors: [] },
+    ]);
+    expect(got).toEqual(Array.from({ length: 2_500 }, (_, i) => ({ i })).filter((r) => r.i !== 1_800));
+    const bad = ndjson.stream([Buffer.from(text)], { maxRecords: 0 })[Symbol.asyncIterator]().next();
+    await expect(bad).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
+
   it('pauses reading the source while maxInFlight batches are parsing', async () => {
     let pulled = 0;
     async function* source(): AsyncGenerator<Buffer> {
