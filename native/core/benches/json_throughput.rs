@@ -154,6 +154,10 @@ fn main() {
         generated(budget);
         return;
     }
+    if std::env::args().any(|a| a == "goals") {
+        goals(budget);
+        return;
+    }
     let Some(dir) = corpus() else {
         eprintln!("shared/corpus not found; measuring the generated data only");
         generated(budget);
@@ -213,4 +217,99 @@ fn main() {
     });
     println!("| pool of {} threads | {lines_par:.0} | {cols_par:.0} |", pool.current_num_threads());
     generated(budget);
+}
+
+/// This thread's CPU time in seconds (less disturbed than wall time by other processes on a
+/// shared machine).
+#[cfg(target_os = "linux")]
+fn thread_cpu() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec for the call to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Like [`mbps`], timed by this thread's CPU time (for single-thread calls only).
+fn cpu_mbps(bytes: usize, budget: Duration, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < budget || times.len() < 5 {
+        let t = thread_cpu();
+        f();
+        times.push(thread_cpu() - t);
+    }
+    times.sort_by(f64::total_cmp);
+    bytes as f64 / times[times.len() / 2] / 1e6
+}
+
+/// The two throughput goals, with the selectors `bench/json.ts` uses: `select` on one thread per
+/// file (>= 1 000 MB/s) and the four columns of the generated NDJSON on a pool (>= 1 000 MB/s).
+/// `-- goals` runs only this, three rounds, so a change can be judged on one noisy machine.
+fn goals(budget: Duration) {
+    let ctx = JobCtx::inline();
+    let opts = ParseOptions::default();
+    let mut docs: Vec<(String, Vec<u8>, Vec<Pointer>)> = Vec::new();
+    if let Some(dir) = corpus() {
+        for name in ["twitter", "citm_catalog", "canada", "gsoc-2018", "mesh", "numbers"] {
+            let bytes = std::fs::read(dir.join(format!("json/{name}.json"))).expect("corpus file");
+            let pointers: &[&str] = match name {
+                "twitter" => &["/statuses/*/id", "/search_metadata/count"],
+                "citm_catalog" => &["/areaNames", "/events/138586341/name"],
+                "canada" => &["/type", "/features/0/properties"],
+                _ => &["/items/0", "/items/1000/id"],
+            };
+            docs.push((name.to_string(), bytes, pointers.iter().map(|p| Pointer::parse(p).expect("pointer")).collect()));
+        }
+    }
+    // `only=NAME` measures one file (or `only=columns`), for a profiler.
+    let only = std::env::args().find_map(|a| a.strip_prefix("only=").map(str::to_string));
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    if wanted("generated 64 MB") {
+        let generated = ["/items/0", "/items/1000/id"].iter().map(|p| Pointer::parse(p).expect("pointer")).collect();
+        docs.push(("generated 64 MB".to_string(), generate_document(64 << 20, 42), generated));
+    }
+    let nd = if wanted("columns") { generate_ndjson(64 << 20, 7) } else { Vec::new() };
+    let fields: Vec<(Pointer, ColumnType)> =
+        [("/id", ColumnType::F64), ("/price", ColumnType::F64), ("/inStock", ColumnType::Bool), ("/seller/id", ColumnType::I32)]
+            .iter()
+            .map(|(p, t)| (Pointer::parse(p).expect("pointer"), *t))
+            .collect();
+    let pool = rayon::ThreadPoolBuilder::new().build().expect("pool");
+    let state = offloop_core::runtime::JobState::new();
+    // `reps=N` with `only=NAME`: exactly N selects (N columns calls), for `perf stat`.
+    if let Some(reps) = std::env::args().find_map(|a| a.strip_prefix("reps=").and_then(|n| n.parse::<usize>().ok())) {
+        for _ in 0..reps {
+            for (_, bytes, pointers) in docs.iter().filter(|(name, ..)| wanted(name)) {
+                drop(json::select(&ctx, bytes, pointers, opts).expect("selects"));
+            }
+            if wanted("columns") {
+                drop(json::columns(&ctx, &nd, &fields, opts).expect("columns"));
+            }
+        }
+        return;
+    }
+    println!("| round | file | validate (CPU time) | select (CPU time) |");
+    println!("|---|---|---|---|");
+    for round in 1..=3 {
+        for (name, bytes, pointers) in docs.iter().filter(|(name, ..)| wanted(name)) {
+            let validate = cpu_mbps(bytes.len(), budget, || json::validate(&ctx, bytes, opts).expect("valid"));
+            let select = cpu_mbps(bytes.len(), budget, || drop(json::select(&ctx, bytes, pointers, opts).expect("selects")));
+            println!("| {round} | {name} | {validate:.0} | {select:.0} |");
+        }
+        if !wanted("columns") {
+            continue;
+        }
+        let cols = cpu_mbps(nd.len(), budget, || drop(json::columns(&ctx, &nd, &fields, opts).expect("columns")));
+        let cols_par = pool.install(|| {
+            let ctx = JobCtx::for_pool(&state);
+            mbps(nd.len(), budget, || drop(json::columns(&ctx, &nd, &fields, opts).expect("columns")))
+        });
+        println!("| {round} | columns 1 thread / pool of {} | {cols:.0} | {cols_par:.0} |", pool.current_num_threads());
+    }
 }

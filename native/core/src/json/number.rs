@@ -12,6 +12,98 @@ use super::error::{Failure, JResult};
 /// `start` and returns the offset just past it. Whatever follows is the caller's to check.
 #[inline(always)]
 pub(crate) fn scan(input: &[u8], start: usize) -> JResult<usize> {
+    if let Some(window) = input.get(start..start + WINDOW) {
+        if let Some(len) = scan_window(window) {
+            return Ok(start + len);
+        }
+    }
+    scan_bytes(input, start)
+}
+
+/// Bytes [`scan_window`] looks at: numbers of up to 31 bytes with 32 bytes of input from their
+/// start take the mask path.
+const WINDOW: usize = 32;
+
+/// The length of the number at the start of `w` when it ends inside `w`, from one mask of the
+/// non-digits: each digit run is one `trailing_zeros` instead of a loop, and the branches depend
+/// on the number's shape, not on its length. `None` for anything else (a grammar error, a number
+/// that reaches the end of the window): [`scan_bytes`] then decides, with the exact error. Where
+/// it returns a length, it is the one `scan_bytes` returns.
+#[inline(always)]
+fn scan_window(w: &[u8]) -> Option<usize> {
+    // Bit 32 stands for whatever follows the window: a run reaching it ends the fast path.
+    let non_digit = non_digit_mask(w) | 1 << WINDOW;
+    let byte = |i: usize| w.get(i).copied();
+    let digit = |i: usize| non_digit >> i & 1 == 0;
+    let run_end = |i: usize| i + (non_digit >> i).trailing_zeros() as usize;
+    let mut i = usize::from(byte(0)? == b'-');
+    if !digit(i) {
+        return None;
+    }
+    i = if byte(i)? == b'0' { i + 1 } else { run_end(i) };
+    if byte(i)? == b'.' {
+        if !digit(i + 1) {
+            return None;
+        }
+        i = run_end(i + 1);
+    }
+    if byte(i)? | 0x20 == b'e' {
+        i += 1;
+        if matches!(byte(i)?, b'+' | b'-') {
+            i += 1;
+        }
+        if !digit(i) {
+            return None;
+        }
+        i = run_end(i);
+    }
+    // The byte at `i` must be inside the window, or the number may go on past it.
+    byte(i).map(|_| i)
+}
+
+/// Bit `i` set where `w[i]` (of the first 32) is not an ASCII digit. SSE2 is part of x86-64, so
+/// this needs no run-time dispatch: two 16-byte compares `min(b - '0', 9) == b - '0'`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn non_digit_mask(w: &[u8]) -> u64 {
+    use std::arch::x86_64::*;
+    assert!(w.len() >= WINDOW);
+    // SAFETY: the assert above makes `w[..32]` readable and unaligned loads need no alignment;
+    // the intrinsics are SSE2, which every x86-64 CPU has (the target enables it statically).
+    let digits = unsafe {
+        let digits = |v: __m128i| {
+            let t = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+            _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t)) as u32 as u64
+        };
+        digits(_mm_loadu_si128(w.as_ptr().cast())) | digits(_mm_loadu_si128(w.as_ptr().add(16).cast())) << 16
+    };
+    !digits & 0xFFFF_FFFF
+}
+
+/// Bit `i` set where `w[i]` (of the first 32) is not an ASCII digit. Eight bytes at a time, exact
+/// per byte (no carries between bytes): `t = b ^ 0x30` is 0..=9 for digits; `(t & 0x7F) + 0x76`
+/// sets the high bit for `t & 0x7F >= 10`, and `| t` for `t >= 0x80`. A multiply gathers the
+/// eight high bits into one byte.
+#[cfg(any(not(target_arch = "x86_64"), test))]
+#[inline(always)]
+fn non_digit_mask_swar(w: &[u8]) -> u64 {
+    let mut mask = 0u64;
+    for (j, chunk) in w.chunks_exact(8).take(WINDOW / 8).enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let t = u64::from_le_bytes(word) ^ 0x3030_3030_3030_3030;
+        let high = (((t & 0x7F7F_7F7F_7F7F_7F7F) + 0x7676_7676_7676_7676) | t) & 0x8080_8080_8080_8080;
+        mask |= ((high >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * j);
+    }
+    mask
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+use non_digit_mask_swar as non_digit_mask;
+
+/// The byte-by-byte [`scan`]: numbers near the end of the input, long ones, and every error.
+#[inline(never)]
+fn scan_bytes(input: &[u8], start: usize) -> JResult<usize> {
     let at = |i: usize| input.get(i).copied().unwrap_or(0);
     let mut i = start;
     if at(i) == b'-' {
@@ -87,7 +179,46 @@ pub(crate) fn to_f64(token: &[u8]) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::skip_digits;
+    use super::{non_digit_mask, non_digit_mask_swar, scan, scan_bytes, skip_digits, WINDOW};
+
+    #[test]
+    fn json_non_digit_mask_is_exact() {
+        for b in 0..=255u8 {
+            for at in 0..WINDOW {
+                let mut w = [b'5'; WINDOW];
+                w[at] = b;
+                let expected = if b.is_ascii_digit() { 0 } else { 1u64 << at };
+                assert_eq!(non_digit_mask(&w), expected, "byte {b:#x} at {at}");
+                assert_eq!(non_digit_mask_swar(&w), expected, "byte {b:#x} at {at}");
+            }
+        }
+    }
+
+    /// The window path agrees with the byte path on every token built from number bytes, at every
+    /// length around the window's edge.
+    #[test]
+    fn json_scan_window_agrees_with_bytes() {
+        let alphabet = b"0123456789-+.eE,x ";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            let mut s = seed;
+            let mut token: Vec<u8> = (0..len)
+                .map(|_| {
+                    s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    // Mostly digits, so long valid numbers are common.
+                    let r = (s >> 33) as usize;
+                    if r.is_multiple_of(3) { alphabet[r / 3 % alphabet.len()] } else { b'0' + (r % 10) as u8 }
+                })
+                .collect();
+            assert_eq!(scan(&token, 0), scan_bytes(&token, 0), "{:?}", String::from_utf8_lossy(&token));
+            token.extend_from_slice(b",0000000000000000000000000000000000");
+            assert_eq!(scan(&token, 0), scan_bytes(&token, 0), "{:?}", String::from_utf8_lossy(&token));
+        }
+    }
 
     #[test]
     fn json_skip_digits_finds_first_non_digit() {

@@ -10,6 +10,7 @@ use super::error::JResult;
 use super::pointer::{Pointer, Step};
 use super::number;
 use super::string;
+use super::structural;
 use super::tape::{Tag, Tape, TapeBuilder};
 use super::walker::{Frame, JumpSink, Walker};
 use super::ParseOptions;
@@ -43,6 +44,7 @@ pub(crate) fn index_jumps(ctx: &JobCtx, text: &[u8], scratch: &mut Scratch, opts
     if jumps.capacity() < entries {
         // A fresh zeroed allocation: large ones come zeroed from the system, with no memset.
         jumps = vec![0; entries];
+        structural::advise_huge_pages(&jumps);
     } else {
         jumps.clear();
         jumps.resize(entries, 0);

@@ -145,6 +145,7 @@ where
     let positions = &mut out.positions;
     let escape_blocks = &mut out.escape_blocks;
     positions.reserve(input.len() / 6 + 64);
+    advise_huge_pages(positions);
     let mut carry = Carry::default();
     let mut first_error: Option<StringError> = None;
     let mut chunks = input.chunks_exact(64);
@@ -175,6 +176,32 @@ where
     out.first_string_error = first_error;
     Ok(())
 }
+
+/// Asks the kernel to back the allocation of `v` (its whole capacity) with 2 MiB pages where it
+/// is large. A 64 MB document's index is about 44 MB (and `select`'s jump table as much again),
+/// allocated fresh, and so faulted in page by page, on every call; with 4 KiB pages the faults
+/// were about a fifth of `select`'s time there. Advice only: contents and validity do not change,
+/// and a kernel that declines (transparent huge pages off) changes nothing.
+#[cfg(target_os = "linux")]
+pub(crate) fn advise_huge_pages(v: &Vec<u32>) {
+    const HUGE: usize = 2 << 20;
+    // Not worth a system call below a few huge pages.
+    const MIN_BYTES: usize = 4 * HUGE;
+    let start = v.as_ptr() as usize;
+    let bytes = v.capacity() * std::mem::size_of::<u32>();
+    if bytes < MIN_BYTES {
+        return;
+    }
+    let (first, last) = (start.next_multiple_of(HUGE), (start + bytes) / HUGE * HUGE);
+    if last > first {
+        // SAFETY: `first..last` lies inside memory this process owns (the vector's buffer);
+        // MADV_HUGEPAGE only changes how the kernel backs it, never what it holds.
+        unsafe { libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE) };
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn advise_huge_pages(_v: &Vec<u32>) {}
 
 /// Records a block with control characters or escapes inside strings: marks it in
 /// `escape_blocks` and keeps the first error.
