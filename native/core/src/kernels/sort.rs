@@ -331,34 +331,50 @@ unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
             }
         }
     };
-    for i in r {
-        // SAFETY: `i` is in `x` (a piece of it); `bucket` has an entry per bin, each below `nb`; slots
-        // are below `nb * WC`; a line ending at `o + 1` lies in `d`'s run when it starts at or
-        // after the run's start.
-        unsafe {
-            let k = full_key(*x.get_unchecked(i));
-            let d = *bucket.get_unchecked(bins.of(k)) as usize;
-            let o = *offp.add(d);
-            *offp.add(d) = o + 1;
-            let slot = d * WC + ((o + phase) & (WC - 1));
-            *wkp.add(slot) = k;
-            if IDX {
-                *wip.add(slot) = i as u32;
+    // Blocks of keys: their buckets first (independent table loads that overlap), then the
+    // stores, whose offsets depend on one another.
+    const BLOCK: usize = 64;
+    let mut kb = [0u64; BLOCK];
+    let mut db = [0u16; BLOCK];
+    let mut i = r.start;
+    while i < r.end {
+        let len = BLOCK.min(r.end - i);
+        for j in 0..len {
+            // SAFETY: `i + j < r.end`, in `x`; `bucket` has an entry per bin.
+            unsafe {
+                let k = full_key(*x.get_unchecked(i + j));
+                kb[j] = k;
+                db[j] = *bucket.get_unchecked(bins.of(k));
             }
-            if (o + phase + 1) & (WC - 1) == 0 {
-                let first = *lop.add(d);
-                if o + 1 >= first + WC {
-                    // A whole line (of keys; half a line of indices).
-                    let begin = o + 1 - WC;
-                    stream::<64>(wkp.add(d * WC) as *const u8, kdst.at(begin) as *mut u8);
-                    if IDX {
-                        stream::<32>(wip.add(d * WC) as *const u8, idst.at(begin) as *mut u8);
+        }
+        for j in 0..len {
+            let (k, d) = (kb[j], db[j] as usize);
+            // SAFETY: `d < nb`; slots are below `nb * WC`; a line ending at `o + 1` lies in `d`'s run
+            // when it starts at or after the run's start.
+            unsafe {
+                let o = *offp.add(d);
+                *offp.add(d) = o + 1;
+                let slot = d * WC + ((o + phase) & (WC - 1));
+                *wkp.add(slot) = k;
+                if IDX {
+                    *wip.add(slot) = (i + j) as u32;
+                }
+                if (o + phase + 1) & (WC - 1) == 0 {
+                    let first = *lop.add(d);
+                    if o + 1 >= first + WC {
+                        // A whole line (of keys; half a line of indices).
+                        let begin = o + 1 - WC;
+                        stream::<64>(wkp.add(d * WC) as *const u8, kdst.at(begin) as *mut u8);
+                        if IDX {
+                            stream::<32>(wip.add(d * WC) as *const u8, idst.at(begin) as *mut u8);
+                        }
+                    } else {
+                        flush(d, first, o + 1);
                     }
-                } else {
-                    flush(d, first, o + 1);
                 }
             }
         }
+        i += len;
     }
     for d in 0..nb {
         let end = off[d];
@@ -514,8 +530,9 @@ fn leaf<const IDX: bool>(k: &mut [u64], ix: &mut [u32], tk: &mut [u64], ti: &mut
         unsafe { *cp.add(part(v) + 1) += 1 };
     }
     // Exclusive scan, one place up: `count[d]` is part `d`'s first position.
-    let mut at = 0;
+    let (mut at, mut longest) = (0, 0);
     for c in count.iter_mut() {
+        longest = longest.max(*c);
         at += *c;
         *c = at;
     }
@@ -535,17 +552,13 @@ fn leaf<const IDX: bool>(k: &mut [u64], ix: &mut [u32], tk: &mut [u64], ti: &mut
     // Now `count[d]` is part `d`'s end.
     let mut begin = 0;
     let mut d = 0;
-    while d < parts {
+    while longest as usize > INSERTION && d < parts {
         let end = count[d] as usize;
         if end - begin > INSERTION {
             let r = begin..end;
             let (si, di) = if IDX { (&mut ti[r.clone()], &mut ix[r.clone()]) } else { (&mut [][..], &mut [][..]) };
-            // The recursion reuses `count`: keep this level's remaining ends aside.
-            let rest: Vec<u32> = count[d + 1..parts].to_vec();
-            leaf::<IDX>(&mut tk[r.clone()], si, &mut k[r], di, count);
-            count.clear();
-            count.resize(d + 1, 0);
-            count.extend_from_slice(&rest);
+            // Counts of its own (this level's ends are still to be read): sized by that part.
+            leaf::<IDX>(&mut tk[r.clone()], si, &mut k[r], di, &mut Vec::new());
         }
         begin = end;
         d += 1;
