@@ -516,10 +516,11 @@ fn leaf<const IDX: bool>(k: &mut [u64], ix: &mut [u32], tk: &mut [u64], ti: &mut
     let (parts, mul) = if span < m as u64 {
         (span as usize + 1, None)
     } else {
-        (m, Some((((m - 1) as u128) << 64) / span as u128))
+        // Below 2^64: `m - 1 < span`.
+        (m, Some(((((m - 1) as u128) << 64) / span as u128) as u64))
     };
     let part = |v: u64| match mul {
-        Some(mul) => (((v - lo) as u128 * mul) >> 64) as usize,
+        Some(mul) => (((v - lo) as u128 * mul as u128) >> 64) as usize,
         None => (v - lo) as usize,
     };
     count.clear();
