@@ -612,6 +612,9 @@ fn as_keys<T: SortKey>(out: &mut [T]) -> &mut [u64] {
 /// ascending, -0 before +0, NaNs last. Bit for bit `TypedArray.prototype.sort`.
 pub fn sort<T: SortKey>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreResult<()> {
     let n = out.len();
+    if x.is_some_and(|x| x.len() != n) {
+        return Err(CoreError::invalid_arg("sort: out must be as long as x"));
+    }
     if n < 2 {
         if let Some(x) = x {
             out.copy_from_slice(x);
