@@ -480,8 +480,9 @@ fn sort_args(env: &Env, op: &str, x: &Unknown, in_place: bool) -> napi::Result<S
 
 fn sort_job(ctx: &JobCtx, call: SortCall) -> CoreResult<JsOutput> {
     fn copy<T: kernels::SortKey>(ctx: &JobCtx, x: &[T]) -> CoreResult<Vec<T>> {
-        let mut v = x.to_vec();
-        kernels::sort(ctx, None, &mut v)?;
+        // Zeroed (fresh, untouched pages): the sort writes every element once, in parallel.
+        let mut v = vec![T::from_f64(0.0); x.len()];
+        kernels::sort(ctx, Some(x), &mut v)?;
         Ok(v)
     }
     Ok(match call {

@@ -1,27 +1,32 @@
 //! Order statistics: sort, argsort, quantile, histogram.
 //!
-//! Sorting is a radix sort with 11-bit digits on an order-preserving map of each value's bits to an
-//! unsigned key: for floats, negative values have all bits flipped and the rest only the sign bit,
-//! so -0 sorts just before +0 and -inf first. NaNs (of any sign or payload) get the largest key, so
-//! they end last in input order, which is exactly where `TypedArray.prototype.sort` puts them; `sort`
-//! writes their own bits back there.
+//! Sorting works on an order-preserving map of each value's bits to an unsigned key: for floats,
+//! negative values have all bits flipped and the rest only the sign bit, so -0 sorts just before
+//! +0 and -inf first. NaNs (of any sign or payload) get the largest key, so they end last in input
+//! order, which is exactly where `TypedArray.prototype.sort` puts them; `sort` writes their own
+//! bits back there.
 //!
-//! `sort` is memory-bound, so it moves the data as few times as it can: one parallel pass makes
-//! the keys and counts the top digit per piece, one parallel scatter (through per-digit
-//! write-combining buffers, a cache line at a time) splits by that digit, and then groups of
-//! buckets are sorted over the pool, each in cache: buckets over `LEAF` keys are split again,
-//! mid-sized ones split once more by MSD and finish by insertion sort, larger in-cache ones run
-//! LSD passes (constant digits skipped). `argsort` runs LSD passes over the whole input (11-bit
-//! digits, every digit's counts in one pass up front, constant digits skipped, the next pass's
-//! per-piece counts gathered while scattering). Both are stable where it matters and the sorted
-//! order is unique, so the thread count cannot change any result.
+//! `sort` and `argsort` are memory-bound, so they move the data as few times as they can, in three
+//! parallel passes over fixed pieces of the input:
+//!
+//! 1. count: a histogram of fine bins over each piece (bins cut the key range that a sample of
+//!    the input spans, finer where the sample crowds; see `Bins`). The bins, merged
+//!    in order by their total counts, become about `n / BUCKET_LEN` buckets of about equal size,
+//!    whatever the distribution (uniform doubles, say, pile half their keys into one exponent).
+//! 2. scatter: each piece makes the keys again and writes them (and their indices, for
+//!    `argsort`) to their bucket in scratch, through per-bucket write-combining buffers that go
+//!    out a cache line at a time. Pieces keep input order within a bucket.
+//! 3. buckets, in groups over the pool: each is sorted in cache by `leaf` (stable splits on its
+//!    own key range, insertion sort for short runs) and written straight to the output, keys
+//!    turned back into values (or only the indices, for `argsort`).
+//!
+//! The sorted order is unique (stable for `argsort`), so no choice of bins, buckets or threads
+//! can change any result.
 
 use super::Element;
 use crate::error::{CoreError, CoreResult};
 use crate::runtime::JobCtx;
-
-const DIGIT_BITS: u32 = 11;
-const BUCKETS: usize = 1 << DIGIT_BITS;
+use std::ops::Range;
 
 /// Element types with an order-preserving unsigned key.
 pub trait SortKey: Element {
@@ -86,26 +91,30 @@ impl SortKey for i32 {
     }
 }
 
+/// The key of `v`, NaNs (which `key` does not order) as the largest key of the type: no other
+/// value has it, so NaNs sort last and stay in input order.
+#[inline(always)]
+fn full_key<T: SortKey>(v: T) -> u64 {
+    if v.is_nan() {
+        u64::MAX >> (64 - T::KEY_BITS)
+    } else {
+        v.key()
+    }
+}
+
 /// A destination that parallel tasks write at disjoint, precomputed positions.
 struct Scatter<T> {
     ptr: *mut T,
     len: usize,
 }
 
-// SAFETY: tasks only write through `put`, at positions that the offset computation gives to exactly
-// one task each; the buffer outlives the parallel section that uses it.
+// SAFETY: tasks only write through `put`/`slice`, at positions that the offset computation gives
+// to exactly one task each; the buffer outlives the parallel section that uses it.
 unsafe impl<T: Send> Sync for Scatter<T> {}
 
 impl<T: Copy> Scatter<T> {
     fn new(buf: &mut [T]) -> Self {
         Scatter { ptr: buf.as_mut_ptr(), len: buf.len() }
-    }
-
-    /// Reads position `i`. SAFETY: `i < len`, and no task writes `i` during this pass but the reader.
-    #[inline(always)]
-    unsafe fn get(&self, i: usize) -> T {
-        debug_assert!(i < self.len);
-        unsafe { self.ptr.add(i).read() }
     }
 
     /// Pointer to position `i <= len`. SAFETY: as `ptr.add`.
@@ -115,531 +124,565 @@ impl<T: Copy> Scatter<T> {
         unsafe { self.ptr.add(i) }
     }
 
-    /// SAFETY: `i < len` and no other task writes position `i` during this pass.
-    #[inline(always)]
-    unsafe fn put(&self, i: usize, v: T) {
-        debug_assert!(i < self.len);
-        unsafe { self.ptr.add(i).write(v) }
+    /// Positions `r` as a slice. SAFETY: `r` is in bounds and no other task touches it while the
+    /// slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, r: Range<usize>) -> &mut [T] {
+        debug_assert!(r.start <= r.end && r.end <= self.len);
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r.start), r.len()) }
     }
 }
 
-/// Per-piece digit counts: `counts[piece * BUCKETS + digit]`.
-type Counts = Vec<u32>;
+/// Fine bins of the count pass, about: enough that a bucket's worth of keys spans a few bins even
+/// where the keys crowd, few enough that their counts stay in L2.
+const FINE: usize = 1 << 16;
+/// Coarse bins, cut evenly over the key range of the sample; each holds a power of two of fine
+/// bins, in proportion to its share of the sample. One u64 each: 32 KiB, in L1.
+const COARSE_BITS: u32 = 12;
+const COARSE: usize = 1 << COARSE_BITS;
+/// Keys per bucket aimed at: 32 KiB of keys and 16 KiB of indices sort in L1.
+const BUCKET_LEN: usize = 4096;
+/// At most this many buckets: their write-combining lines (256 KiB of keys) stay in L2.
+const MAX_BUCKETS: usize = 4096;
+/// Inputs up to this long are sorted by `leaf` directly, on one thread.
+const SMALL: usize = 1 << 15;
+/// Values sampled (at fixed positions) to place the bins.
+const SAMPLES: usize = 8192;
+/// Runs at most this long are finished by insertion sort.
+const INSERTION: usize = 24;
 
-/// The piece of `pos` for pieces of `piece` elements: `pos / piece` by a multiply-high with
-/// `magic = ceil(2^64 / piece)`, exact while `pos * piece < 2^64` (here both are below 2^32).
-#[inline(always)]
-fn piece_of(pos: usize, magic: u64) -> usize {
-    ((pos as u128 * magic as u128) >> 64) as usize
+/// Bins for the count and scatter passes: monotone in the key (so bins, and buckets made of
+/// them, are ordered), sized by a sample so that crowded key ranges get finer bins. Keys equally
+/// spaced in value crowd into the top binary exponents, for instance, where equal-width bins over
+/// the key range would put a tenth of the input into a single bin. Only balance depends on the
+/// sample: keys outside its range clamp into the end bins.
+struct Bins {
+    base: u64,
+    shift: u32,
+    /// Per coarse bin: its first fine bin (bits 0..32), the shift from offsets within it to its
+    /// fine bins (bits 32..40), and log2 of its fine bin count (bits 40..48).
+    coarse: Vec<u64>,
+    len: usize,
 }
 
-/// Keys staged per digit before they go out together: one 64-byte line of u64 keys.
+impl Bins {
+    fn sampled<T: SortKey>(x: &[T]) -> Self {
+        let n = x.len();
+        let s = SAMPLES.min(n);
+        let sample: Vec<u64> = (0..s).map(|j| full_key(x[j * n / s])).collect();
+        let (lo, hi) = sample.iter().fold((u64::MAX, 0), |(a, b), &k| (a.min(k), b.max(k)));
+        let shift = (u64::BITS - (hi - lo).leading_zeros()).saturating_sub(COARSE_BITS);
+        let mut seen = vec![0u32; COARSE];
+        for &k in &sample {
+            seen[((k - lo) >> shift).min(COARSE as u64 - 1) as usize] += 1;
+        }
+        let mut coarse = Vec::with_capacity(COARSE);
+        let mut first = 0u64;
+        for &c in &seen {
+            let want = (c as usize * FINE).div_ceil(s).max(1);
+            let lg = (usize::BITS - (want - 1).leading_zeros()).min(shift);
+            coarse.push(first | ((shift - lg) as u64) << 32 | (lg as u64) << 40);
+            first += 1 << lg;
+        }
+        Bins { base: lo, shift, coarse, len: first as usize }
+    }
+
+    #[inline(always)]
+    fn of(&self, k: u64) -> usize {
+        let t = k.saturating_sub(self.base);
+        let c = (t >> self.shift).min(COARSE as u64 - 1);
+        // SAFETY: `c < COARSE`, the length of `coarse`.
+        let e = unsafe { *self.coarse.get_unchecked(c as usize) };
+        let (fshift, lg) = ((e >> 32) as u32 & 0xff, (e >> 40) as u32);
+        let sub = ((t - (c << self.shift)) >> fshift).min((1 << lg) - 1);
+        (e as u32 as u64 + sub) as usize
+    }
+}
+
+/// Pieces for the count and scatter passes: a few per pool thread, so one slowed thread leaves
+/// the others work to take (each piece keeps its own runs, so the result is the same).
+fn piece_len(ctx: &JobCtx, n: usize) -> usize {
+    let tasks = if ctx.is_parallel() { rayon::current_num_threads().max(1) * 4 } else { 1 };
+    n.div_ceil(tasks).max(1 << 14)
+}
+
+/// Asks Linux for transparent huge pages on `buf` (fresh scratch or output): its first touch then
+/// takes one fault per 2 MiB instead of one per 4 KiB page (20 000 faults for 80 MB otherwise).
+fn advise_huge<T>(buf: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = (buf.as_mut_ptr() as usize).next_multiple_of(PAGE);
+        let end = (buf.as_mut_ptr() as usize + std::mem::size_of_val(buf)) & !(PAGE - 1);
+        if end > start {
+            // SAFETY: the page-aligned range lies inside `buf`, which we own; MADV_HUGEPAGE only
+            // changes how the kernel backs those pages, never their contents. Failure is harmless.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+}
+
+/// Zeroed scratch of `n` elements: fresh pages from the allocator (no zeroing pass here), huge
+/// where the kernel allows.
+fn scratch<E: Copy + Default>(n: usize) -> Vec<E> {
+    let mut v = vec![E::default(); n];
+    advise_huge(&mut v);
+    v
+}
+
+/// `n` keys of `scratch` whose first sits at slot `phase` of a 64-byte line (to match the
+/// output that the scatter fills alongside).
+struct Lines {
+    buf: Vec<u64>,
+    start: usize,
+    len: usize,
+}
+
+impl Lines {
+    fn new(n: usize, phase: usize) -> Self {
+        let buf: Vec<u64> = scratch(n + WC);
+        let first_line = buf.as_ptr().align_offset(64).min(WC);
+        Lines { buf, start: (first_line + phase) % WC, len: n }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u64] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
+/// The slot that `p` sits at in its group of `WC` elements (a 64-byte line of u64, a 32-byte half
+/// line of u32).
+fn phase_of<E>(p: *const E) -> usize {
+    (p as usize / std::mem::size_of::<E>()) % WC
+}
+
+/// Keys staged per bucket before they go out together: one 64-byte line of u64 keys.
 const WC: usize = 8;
 
-/// Scatters `src[r]` (and `isrc[r]`) to `dst` by the digit at `shift`, starting from this piece's
-/// offsets `off` (one per digit). Writes go through small per-digit buffers flushed a whole
-/// destination cache line at a time (software write-combining): 2048 open streams of single
-/// stores would miss the TLB and the L1 nearly every time. With `NEXT`, also counts the digit at
-/// `next.0` per destination piece (`next.1` is `piece_of`'s magic, `next.2` the piece count), for
-/// the next pass's offsets.
+/// Copies `BYTES` (a multiple of 16) staged bytes to `dst` with non-temporal stores: the scatter
+/// writes whole lines, so reading each destination line first (as plain stores do) would only
+/// add memory traffic.
 ///
-/// SAFETY: `off` are this piece's own disjoint runs of positions in `dst`/`idst` (in bounds), and
-/// `r` is in bounds of `src` and `isrc` (when `IDX`).
-#[allow(clippy::too_many_arguments)]
+/// SAFETY: `src` is readable and `dst` writable for `BYTES` bytes, `dst` 16-byte aligned; the
+/// caller runs `stream_fence` before anyone else reads `dst`.
 #[inline(always)]
-unsafe fn scatter_piece<const IDX: bool, const NEXT: bool>(
-    src: &[u64],
-    isrc: &[u32],
-    r: std::ops::Range<usize>,
-    shift: u32,
-    off: &mut [usize; BUCKETS],
+unsafe fn stream<const BYTES: usize>(src: *const u8, dst: *mut u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of x86_64; pointers as the caller guarantees.
+    unsafe {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+        for j in 0..BYTES / 16 {
+            _mm_stream_si128((dst as *mut __m128i).add(j), _mm_loadu_si128((src as *const __m128i).add(j)));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src, dst, BYTES)
+    }
+}
+
+/// Orders the streaming stores of `stream` before anything this thread does next (the pool's
+/// join then publishes them to other threads).
+#[inline(always)]
+fn stream_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of x86_64; a fence has no other effect.
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    }
+}
+
+/// Scatters the keys of `x[r]` (and their indices, with `IDX`) to their buckets, `bucket[bin]`,
+/// starting from this piece's offsets `off`. Writes go through small per-bucket buffers flushed a
+/// whole destination cache line at a time (software write-combining): thousands of open streams
+/// of single stores would miss the TLB and the L1 nearly every time. Position `p` sits at slot
+/// `(p + phase) % WC` of its line: `phase` is where `kdst` starts within a cache line.
+///
+/// SAFETY: `off` are this piece's own disjoint runs of positions in `kdst`/`idst`, sized by the
+/// counts of exactly these keys (and `idst` as long as `kdst` when `IDX`); `kdst` starts at
+/// slot `phase` of a 64-byte line and `idst` at slot `phase` of a 32-byte half line.
+#[allow(clippy::too_many_arguments)]
+unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
+    x: &[T],
+    r: Range<usize>,
+    bins: &Bins,
+    bucket: &[u16],
+    off: &mut [usize],
     kdst: &Scatter<u64>,
     idst: &Scatter<u32>,
-    next: (u32, u64, usize),
-) -> Counts {
-    let mut nc: Counts = if NEXT { vec![0u32; next.2 * BUCKETS] } else { Vec::new() };
-    let lo: Box<[usize; BUCKETS]> = Box::new(*off);
-    let mut wk = vec![0u64; BUCKETS * WC];
-    let mut wi = if IDX { vec![0u32; BUCKETS * WC] } else { Vec::new() };
-    let offp = off.as_mut_ptr();
-    let ncp = nc.as_mut_ptr();
-    let wkp = wk.as_mut_ptr();
-    let wip = wi.as_mut_ptr();
-    // Copies the staged slots of digit `d` for positions `begin..end` (within one line) out.
+    phase: usize,
+) {
+    let nb = off.len();
+    let lo: Vec<usize> = off.to_vec();
+    let mut wk = vec![0u64; nb * WC];
+    let mut wi = if IDX { vec![0u32; nb * WC] } else { Vec::new() };
+    let (offp, lop, wkp, wip) = (off.as_mut_ptr(), lo.as_ptr(), wk.as_mut_ptr(), wi.as_mut_ptr());
+    // Copies the staged slots of bucket `d` for positions `begin..end` (within one line) out.
     let flush = |d: usize, begin: usize, end: usize| {
-        let s = begin & (WC - 1);
+        let s = (begin + phase) & (WC - 1);
         // SAFETY: `begin..end` lies in one line of `d`'s run for this piece; the slots are staged.
         unsafe {
-            std::ptr::copy_nonoverlapping(wkp.add(d * WC + s), kdst.ptr.add(begin), end - begin);
+            std::ptr::copy_nonoverlapping(wkp.add(d * WC + s), kdst.at(begin), end - begin);
             if IDX {
-                std::ptr::copy_nonoverlapping(wip.add(d * WC + s), idst.ptr.add(begin), end - begin);
+                std::ptr::copy_nonoverlapping(wip.add(d * WC + s), idst.at(begin), end - begin);
             }
         }
     };
-    for i in r {
-        // SAFETY: `i` in bounds (caller); digits are below BUCKETS; slots below BUCKETS * WC.
-        unsafe {
-            let k = *src.get_unchecked(i);
-            let d = ((k >> shift) as usize) & (BUCKETS - 1);
-            let o = *offp.add(d);
-            *offp.add(d) = o + 1;
-            let slot = d * WC + (o & (WC - 1));
-            *wkp.add(slot) = k;
-            if IDX {
-                *wip.add(slot) = *isrc.get_unchecked(i);
+    // Blocks of keys: their buckets first (independent table loads that overlap), then the
+    // stores, whose offsets depend on one another.
+    const BLOCK: usize = 64;
+    let mut kb = [0u64; BLOCK];
+    let mut db = [0u16; BLOCK];
+    let mut i = r.start;
+    while i < r.end {
+        let len = BLOCK.min(r.end - i);
+        for j in 0..len {
+            // SAFETY: `i + j < r.end`, in `x`; `bucket` has an entry per bin.
+            unsafe {
+                let k = full_key(*x.get_unchecked(i + j));
+                kb[j] = k;
+                db[j] = *bucket.get_unchecked(bins.of(k));
             }
-            if NEXT {
-                let nd = ((k >> next.0) as usize) & (BUCKETS - 1);
-                *ncp.add(piece_of(o, next.1) * BUCKETS + nd) += 1;
-            }
-            if (o + 1) & (WC - 1) == 0 {
-                let begin = o + 1 - WC;
-                if begin >= *lo.get_unchecked(d) {
-                    // A whole line: a fixed-size copy the compiler inlines.
-                    std::ptr::copy_nonoverlapping(wkp.add(d * WC) as *const [u64; WC], kdst.at(begin) as *mut [u64; WC], 1);
-                    if IDX {
-                        std::ptr::copy_nonoverlapping(wip.add(d * WC) as *const [u32; WC], idst.at(begin) as *mut [u32; WC], 1);
+        }
+        for j in 0..len {
+            let (k, d) = (kb[j], db[j] as usize);
+            // SAFETY: `d < nb`; slots are below `nb * WC`; a line ending at `o + 1` lies in `d`'s run
+            // when it starts at or after the run's start.
+            unsafe {
+                let o = *offp.add(d);
+                *offp.add(d) = o + 1;
+                let slot = d * WC + ((o + phase) & (WC - 1));
+                *wkp.add(slot) = k;
+                if IDX {
+                    *wip.add(slot) = (i + j) as u32;
+                }
+                if (o + phase + 1) & (WC - 1) == 0 {
+                    let first = *lop.add(d);
+                    if o + 1 >= first + WC {
+                        // A whole line (of keys; half a line of indices).
+                        let begin = o + 1 - WC;
+                        stream::<64>(wkp.add(d * WC) as *const u8, kdst.at(begin) as *mut u8);
+                        if IDX {
+                            stream::<32>(wip.add(d * WC) as *const u8, idst.at(begin) as *mut u8);
+                        }
+                    } else {
+                        flush(d, first, o + 1);
                     }
-                } else {
-                    flush(d, *lo.get_unchecked(d), o + 1);
                 }
             }
         }
+        i += len;
     }
-    for d in 0..BUCKETS {
+    for d in 0..nb {
         let end = off[d];
-        let begin = (end & !(WC - 1)).max(lo[d]);
+        let begin = ((end + phase) & !(WC - 1)).saturating_sub(phase).max(lo[d]);
         if begin < end {
             flush(d, begin, end);
         }
     }
-    nc
+    stream_fence();
 }
 
-/// Sorts `keys` (and `idx` alongside, when given) by LSD radix over the low `bits` bits, with
-/// `counts` the per-piece histograms of every digit of `keys` as given (pieces of `piece`
-/// elements; `counts[p][pass * BUCKETS + digit]`). Passes whose digit is the same for every key
-/// are skipped. `kbuf`/`ibuf` are scratch of the same lengths.
-#[allow(clippy::too_many_arguments)]
-fn radix_passes(
-    ctx: &JobCtx,
-    keys: &mut Vec<u64>,
-    kbuf: &mut Vec<u64>,
-    mut idx: Option<(&mut Vec<u32>, &mut Vec<u32>)>,
-    piece: usize,
-    counts: &[Vec<u32>],
-    bits: u32,
-) -> CoreResult<()> {
-    let n = keys.len();
-    let passes = bits.div_ceil(DIGIT_BITS) as usize;
-    let pieces = counts.len();
-    let magic = (u64::MAX / piece as u64) + 1; // ceil(2^64 / piece) (exact for a power of two)
-    // Totals per pass and digit; a pass is active unless one digit holds every key.
-    let mut active = Vec::new();
-    for pass in 0..passes {
-        let mut trivial = false;
-        for d in 0..BUCKETS {
-            let t: usize = counts.iter().map(|c| c[pass * BUCKETS + d] as usize).sum();
-            if t == n {
-                trivial = true;
-                break;
-            }
-        }
-        if !trivial {
-            active.push(pass);
-        }
-    }
-    // Per-piece counts of the current pass's digit over the current order.
-    let mut cur: Vec<u32> = {
-        let mut v = vec![0u32; pieces * BUCKETS];
-        if let Some(&p0) = active.first() {
-            for (p, c) in counts.iter().enumerate() {
-                v[p * BUCKETS..(p + 1) * BUCKETS].copy_from_slice(&c[p0 * BUCKETS..(p0 + 1) * BUCKETS]);
-            }
-        }
-        v
-    };
-    for (ai, &pass) in active.iter().enumerate() {
-        ctx.checkpoint()?;
-        let shift = pass as u32 * DIGIT_BITS;
-        let next_pass = active.get(ai + 1).copied();
-        let mut offsets = vec![[0usize; BUCKETS]; pieces];
-        let mut at = 0;
-        for d in 0..BUCKETS {
-            for (p, o) in offsets.iter_mut().enumerate() {
-                o[d] = at;
-                at += cur[p * BUCKETS + d] as usize;
-            }
-        }
-        debug_assert_eq!(at, n);
-        let has_idx = idx.is_some();
-        let src: &[u64] = keys;
-        let kdst = Scatter::new(kbuf);
-        let (isrc, idst): (&[u32], Scatter<u32>) = match idx.as_mut() {
-            Some((i, ib)) => (i.as_slice(), Scatter::new(ib)),
-            None => (&[], Scatter { ptr: std::ptr::null_mut(), len: 0 }),
-        };
-        let count_next = pieces > 1 && next_pass.is_some();
-        let next = (next_pass.unwrap_or(0) as u32 * DIGIT_BITS, magic, pieces);
-        let nexts = ctx.map_chunks(n, piece, |r| {
-            let mut off = offsets[r.start / piece];
-            // SAFETY: `offsets` gives each piece its own runs of positions, covering 0..n exactly
-            // once over all pieces; `r` is within 0..n, the length of every buffer here.
-            unsafe {
-                match (has_idx, count_next) {
-                    (false, false) => scatter_piece::<false, false>(src, isrc, r, shift, &mut off, &kdst, &idst, next),
-                    (false, true) => scatter_piece::<false, true>(src, isrc, r, shift, &mut off, &kdst, &idst, next),
-                    (true, false) => scatter_piece::<true, false>(src, isrc, r, shift, &mut off, &kdst, &idst, next),
-                    (true, true) => scatter_piece::<true, true>(src, isrc, r, shift, &mut off, &kdst, &idst, next),
-                }
-            }
-        })?;
-        std::mem::swap(keys, kbuf);
-        if let Some((i, ib)) = idx.as_mut() {
-            std::mem::swap(*i, *ib);
-        }
-        if let Some(np) = next_pass {
-            if count_next {
-                cur.iter_mut().for_each(|c| *c = 0);
-                for nc in &nexts {
-                    for (c, &x) in cur.iter_mut().zip(nc) {
-                        *c += x;
-                    }
-                }
-            } else {
-                // One piece: its counts are the totals, which do not depend on the order.
-                cur.copy_from_slice(&counts[0][np * BUCKETS..(np + 1) * BUCKETS]);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Piece size for `n` keys: one piece per pool thread (at least 2^14 keys each).
-fn piece_len(ctx: &JobCtx, n: usize) -> usize {
-    let tasks = if ctx.is_parallel() { rayon::current_num_threads().max(1) } else { 1 };
-    n.div_ceil(tasks).max(1 << 14)
-}
-
-/// Keys of the `len` values at `src` (NaNs as `u64::MAX`, after every other key, so a stable sort
-/// keeps them last in input order) into `keys` (which may be the very same memory, for 8-byte
-/// types), with each piece's histograms of every digit (or of the one at `only`), and the NaNs
-/// themselves in input order.
+/// Passes 1 and 2: counts `x` per piece, merges the bins into buckets and scatters the keys to
+/// `kdst` (and indices to `idst`, with `IDX`; NaN values are collected without), `phase` as in
+/// `scatter_piece`. Returns the buckets' starts (and one past the last) and the NaNs.
 ///
-/// SAFETY: `src` and `keys` are valid for `len` elements and used by nothing else meanwhile.
-unsafe fn make_keys<T: SortKey>(ctx: &JobCtx, src: &Scatter<T>, piece: usize, keys: &Scatter<u64>, only: Option<u32>) -> CoreResult<(Vec<Vec<u32>>, Vec<T>)> {
-    let passes = if only.is_some() { 1 } else { T::KEY_BITS.div_ceil(DIGIT_BITS) as usize };
-    let base = only.unwrap_or(0);
-    let parts = ctx.map_chunks(src.len, piece, |r| {
-        let mut c = vec![0u32; passes * BUCKETS];
+/// SAFETY: `kdst` (and `idst`, with `IDX`) are `x.len()` long, aligned as `scatter_piece` needs,
+/// and not `x`'s memory.
+unsafe fn partition<T: SortKey, const IDX: bool>(
+    ctx: &JobCtx,
+    x: &[T],
+    kdst: &Scatter<u64>,
+    idst: &Scatter<u32>,
+    phase: usize,
+) -> CoreResult<(Vec<usize>, Vec<T>)> {
+    let n = x.len();
+    let piece = piece_len(ctx, n);
+    let bins = Bins::sampled(x);
+    let parts = ctx.map_chunks(n, piece, |r| {
+        let mut h = vec![0u32; bins.len];
         let mut nans = Vec::new();
-        let cp = c.as_mut_ptr();
-        for i in r {
-            // SAFETY: `i < len`; this piece alone reads and then writes `i`; every digit index is
-            // below `passes * BUCKETS`.
-            unsafe {
-                let v = src.get(i);
-                let k = if v.is_nan() {
-                    nans.push(v);
-                    if T::KEY_BITS == 64 { u64::MAX } else { (1u64 << T::KEY_BITS) - 1 }
-                } else {
-                    v.key()
-                };
-                keys.put(i, k);
-                for p in 0..passes {
-                    *cp.add(p * BUCKETS + ((k >> (base + p as u32 * DIGIT_BITS)) as usize & (BUCKETS - 1))) += 1;
-                }
+        for &v in &x[r] {
+            if !IDX && v.is_nan() {
+                nans.push(v);
             }
+            // SAFETY: `of` is below `bins.len`.
+            unsafe { *h.get_unchecked_mut(bins.of(full_key(v))) += 1 };
         }
-        (c, nans)
+        (h, nans)
     })?;
-    let mut counts = Vec::with_capacity(parts.len());
-    let mut nans = Vec::new();
-    for (c, v) in parts {
-        counts.push(c);
-        nans.extend_from_slice(&v);
+    // Bins to buckets: each bin goes to the bucket its middle key falls in when the keys are cut
+    // into `nb` equal runs in order (empty bins past the last key: the last bucket), so buckets
+    // are even unless one bin alone holds more.
+    let nb = n.div_ceil(BUCKET_LEN).clamp(1, MAX_BUCKETS);
+    let mut bucket = vec![0u16; bins.len];
+    let mut at = 0u64;
+    for (b, out) in bucket.iter_mut().enumerate() {
+        let c: u64 = parts.iter().map(|(h, _)| h[b] as u64).sum();
+        *out = ((at + c / 2) * nb as u64 / n as u64).min(nb as u64 - 1) as u16;
+        at += c;
     }
-    Ok((counts, nans))
-}
-
-/// Zeroed scratch of `n` elements (fresh pages from the allocator: no zeroing pass here).
-fn scratch<E: Copy + Default>(n: usize) -> Vec<E> {
-    vec![E::default(); n]
-}
-
-/// Buckets at most this long are sorted by `leaf` (in cache); longer ones are split again.
-const LEAF: usize = 1 << 16;
-/// In-cache inputs at most this long split once more by MSD rather than running every LSD pass.
-const SPLIT: usize = 1 << 14;
-
-/// Sorts `src` (keys whose bits from `hi` up are all equal; clobbered) into `dst`, in cache, with
-/// `tmp` (as long) and `hist` as scratch: short inputs by insertion sort (keys only: equal keys
-/// are identical), mid-sized ones by one more MSD split whose buckets are sorted the same way,
-/// larger ones by LSD radix over the low `hi` bits, skipping passes whose digit is constant.
-fn leaf(src: &mut [u64], dst: &mut [u64], tmp: &mut [u64], hist: &mut Vec<u32>, hi: u32) {
-    let n = src.len();
-    debug_assert!(n == dst.len() && n == tmp.len());
-    if n <= 48 {
-        dst.copy_from_slice(src);
-        for i in 1..n {
-            let k = dst[i];
-            let mut j = i;
-            while j > 0 && dst[j - 1] > k {
-                dst[j] = dst[j - 1];
-                j -= 1;
+    // Per-piece runs: bucket by bucket, pieces in input order within each.
+    let mut offsets: Vec<Vec<usize>> = parts
+        .iter()
+        .map(|(h, _)| {
+            let mut c = vec![0usize; nb];
+            for (b, &k) in h.iter().enumerate() {
+                c[bucket[b] as usize] += k as usize;
             }
-            dst[j] = k;
-        }
-        return;
-    }
-    if n <= SPLIT && hi > DIGIT_BITS {
-        let shift = hi - DIGIT_BITS;
-        let mut off = [0u32; BUCKETS];
-        for &k in src.iter() {
-            off[(k >> shift) as usize & (BUCKETS - 1)] += 1;
-        }
-        let counts = off;
-        let mut at = 0;
-        for o in off.iter_mut() {
-            let c = *o;
-            *o = at;
+            c
+        })
+        .collect();
+    let mut starts = vec![0usize; nb + 1];
+    let mut at = 0;
+    for d in 0..nb {
+        starts[d] = at;
+        for o in offsets.iter_mut() {
+            let c = o[d];
+            o[d] = at;
             at += c;
         }
-        let starts = off;
-        for &k in src.iter() {
-            let d = (k >> shift) as usize & (BUCKETS - 1);
-            // SAFETY: `d < BUCKETS`; the offsets are an exclusive scan of these keys' digit counts,
-            // so every write lands in 0..n once.
-            unsafe {
-                let o = off.get_unchecked_mut(d);
-                *tmp.get_unchecked_mut(*o as usize) = k;
-                *o += 1;
+    }
+    starts[nb] = at;
+    debug_assert_eq!(at, n);
+    let mut nans = Vec::new();
+    for (_, v) in parts {
+        nans.extend_from_slice(&v);
+    }
+    ctx.map_chunks(n, piece, |r| {
+        let mut off = offsets[r.start / piece].clone();
+        // SAFETY: `offsets` gives each piece its own runs of positions, sized by its counts of
+        // these same keys and covering 0..n exactly once over all pieces; buffers as the caller
+        // guarantees.
+        unsafe { scatter_piece::<T, IDX>(x, r, &bins, &bucket, &mut off, kdst, idst, phase) };
+    })?;
+    Ok((starts, nans))
+}
+
+/// Moves `sk[i]` (and `si[i]`) to `k[i]` (and `ix[i]`) and insertion-sorts them there, stably.
+/// Linear in the length plus the number of out-of-order pairs.
+fn insertion<const IDX: bool>(sk: &[u64], si: &[u32], k: &mut [u64], ix: &mut [u32]) {
+    let m = sk.len();
+    debug_assert!(k.len() == m && (!IDX || (si.len() == m && ix.len() == m)));
+    for i in 0..m {
+        // SAFETY: every index is below `i < m`, the length of all four slices (`si`/`ix` only
+        // with IDX).
+        unsafe {
+            let v = *sk.get_unchecked(i);
+            let w = if IDX { *si.get_unchecked(i) } else { 0 };
+            let mut j = i;
+            while j > 0 && *k.get_unchecked(j - 1) > v {
+                *k.get_unchecked_mut(j) = *k.get_unchecked(j - 1);
+                if IDX {
+                    *ix.get_unchecked_mut(j) = *ix.get_unchecked(j - 1);
+                }
+                j -= 1;
             }
-        }
-        for d in 0..BUCKETS {
-            let (lo, c) = (starts[d] as usize, counts[d] as usize);
-            if c > 0 {
-                let r = lo..lo + c;
-                leaf(&mut tmp[r.clone()], &mut dst[r.clone()], &mut src[r], hist, shift);
-            }
-        }
-        return;
-    }
-    let passes = hi.div_ceil(DIGIT_BITS) as usize;
-    hist.clear();
-    hist.resize(passes * BUCKETS, 0);
-    let hp = hist.as_mut_ptr();
-    for &k in src.iter() {
-        for p in 0..passes {
-            // SAFETY: the index is below passes * BUCKETS.
-            unsafe { *hp.add(p * BUCKETS + ((k >> (p as u32 * DIGIT_BITS)) as usize & (BUCKETS - 1))) += 1 };
-        }
-    }
-    let active: Vec<usize> = (0..passes).filter(|&p| !hist[p * BUCKETS..(p + 1) * BUCKETS].contains(&(n as u32))).collect();
-    if active.is_empty() {
-        dst.copy_from_slice(src);
-        return;
-    }
-    let m = active.len();
-    for (j, &p) in active.iter().enumerate() {
-        let h = &mut hist[p * BUCKETS..(p + 1) * BUCKETS];
-        let mut at = 0u32;
-        for c in h.iter_mut() {
-            let x = *c;
-            *c = at;
-            at += x;
-        }
-        let to_dst = (m - 1 - j).is_multiple_of(2);
-        let (from, to): (*const u64, *mut u64) = match (j == 0, to_dst) {
-            (true, true) => (src.as_ptr(), dst.as_mut_ptr()),
-            (true, false) => (src.as_ptr(), tmp.as_mut_ptr()),
-            (false, true) => (tmp.as_ptr(), dst.as_mut_ptr()),
-            (false, false) => (dst.as_ptr(), tmp.as_mut_ptr()),
-        };
-        let shift = p as u32 * DIGIT_BITS;
-        let hp = h.as_mut_ptr();
-        for i in 0..n {
-            // SAFETY: `from`/`to` are distinct buffers of `n` keys; the offsets are an exclusive scan
-            // of this digit's counts over these same keys, so every write lands in 0..n, once.
-            unsafe {
-                let k = *from.add(i);
-                let d = (k >> shift) as usize & (BUCKETS - 1);
-                let o = *hp.add(d);
-                *hp.add(d) = o + 1;
-                *to.add(o as usize) = k;
+            *k.get_unchecked_mut(j) = v;
+            if IDX {
+                *ix.get_unchecked_mut(j) = w;
             }
         }
     }
 }
 
-/// Per-thread scratch of the bucket sorts.
-#[derive(Default)]
-struct LeafScratch {
-    tmp: Vec<u64>,
-    hist: Vec<u32>,
+/// Sorts `k` (and `ix` alongside, with `IDX`) stably in place, with `tk`/`ti` (as long) as
+/// scratch and `count` as the parts' counts. Longer runs are split into `tk` into about as many
+/// parts as keys, cutting their own range (minimum to maximum) evenly; parts longer than
+/// `INSERTION` are sorted the same way, and one insertion sort over the whole run, back into `k`,
+/// puts the keys of the short parts in order (few moves: keys are out of order only within a
+/// part, which holds one key or so). Every split has at least two non-empty parts (the minimum
+/// and the maximum land apart), so the recursion ends.
+fn leaf<const IDX: bool>(k: &mut [u64], ix: &mut [u32], tk: &mut [u64], ti: &mut [u32], count: &mut Vec<u32>) {
+    let m = k.len();
+    if m <= INSERTION {
+        tk[..m].copy_from_slice(k);
+        if IDX {
+            ti[..m].copy_from_slice(ix);
+        }
+        insertion::<IDX>(&tk[..m], &ti[..if IDX { m } else { 0 }], k, ix);
+        return;
+    }
+    let (lo, hi) = k.iter().fold((u64::MAX, 0), |(a, b), &v| (a.min(v), b.max(v)));
+    if lo == hi {
+        return; // all equal: already in (stable) order
+    }
+    // Part of `v`: `(v - lo) * (parts - 1) / (hi - lo)` in 64.64 fixed point (rounded down, so
+    // at most `parts - 1`, and monotone); a narrow range gets one part per key value instead.
+    let span = hi - lo;
+    let (parts, mul) = if span < m as u64 {
+        (span as usize + 1, None)
+    } else {
+        // Below 2^64: `m - 1 < span`.
+        (m, Some(((((m - 1) as u128) << 64) / span as u128) as u64))
+    };
+    let part = |v: u64| match mul {
+        Some(mul) => (((v - lo) as u128 * mul as u128) >> 64) as usize,
+        None => (v - lo) as usize,
+    };
+    count.clear();
+    count.resize(parts + 1, 0);
+    let cp = count.as_mut_ptr();
+    for &v in k.iter() {
+        // SAFETY: `part(v) <= parts - 1` (see above); `count` has `parts + 1` entries.
+        unsafe { *cp.add(part(v) + 1) += 1 };
+    }
+    // Exclusive scan, one place up: `count[d]` is part `d`'s first position.
+    let (mut at, mut longest) = (0, 0);
+    for c in count.iter_mut() {
+        longest = longest.max(*c);
+        at += *c;
+        *c = at;
+    }
+    for i in 0..m {
+        // SAFETY: `part(v) < parts`; the offsets are an exclusive scan of these keys' part counts,
+        // so every write lands in 0..m, once, in input order within each part.
+        unsafe {
+            let v = *k.get_unchecked(i);
+            let o = cp.add(part(v));
+            *tk.get_unchecked_mut(*o as usize) = v;
+            if IDX {
+                *ti.get_unchecked_mut(*o as usize) = *ix.get_unchecked(i);
+            }
+            *o += 1;
+        }
+    }
+    // Now `count[d]` is part `d`'s end.
+    let mut begin = 0;
+    let mut d = 0;
+    while longest as usize > INSERTION && d < parts {
+        let end = count[d] as usize;
+        if end - begin > INSERTION {
+            let r = begin..end;
+            let (si, di) = if IDX { (&mut ti[r.clone()], &mut ix[r.clone()]) } else { (&mut [][..], &mut [][..]) };
+            // Counts of its own (this level's ends are still to be read): sized by that part.
+            leaf::<IDX>(&mut tk[r.clone()], si, &mut k[r], di, &mut Vec::new());
+        }
+        begin = end;
+        d += 1;
+    }
+    insertion::<IDX>(tk, ti, k, ix);
 }
 
-/// Sorts `src` (keys equal in every bit from `hi` up) into `dst`, splitting by the top digit
-/// below `hi` while buckets are longer than `LEAF`. `src` is clobbered.
-fn sort_into(ctx: &JobCtx, src: &mut [u64], dst: &mut [u64], hi: u32, s: &mut LeafScratch) -> CoreResult<()> {
-    if src.len() <= LEAF || hi <= DIGIT_BITS {
-        if s.tmp.len() < src.len() {
-            s.tmp.resize(src.len(), 0);
+/// Pass 3: sorts every bucket (`keys[starts[b]..starts[b + 1]]`, and `idx` alongside with
+/// `IDX`) in place and in cache, groups of buckets over the pool, and hands each sorted bucket (its
+/// start and keys) to `emit`.
+///
+/// SAFETY: `keys` (and `idx`, with `IDX`) are valid for `starts`' last entry and used by nothing
+/// else meanwhile.
+unsafe fn sort_buckets<const IDX: bool>(
+    ctx: &JobCtx,
+    keys: &Scatter<u64>,
+    idx: &Scatter<u32>,
+    starts: &[usize],
+    emit: impl Fn(usize, &mut [u64]) + Sync,
+) -> CoreResult<()> {
+    let nb = starts.len() - 1;
+    let tasks = if ctx.is_parallel() { rayon::current_num_threads().max(1) * 16 } else { 1 };
+    let group = nb.div_ceil(tasks);
+    ctx.map_chunks(nb, group, |r| {
+        let (mut tk, mut ti, mut count) = (Vec::new(), Vec::new(), Vec::new());
+        for d in r {
+            let run = starts[d]..starts[d + 1];
+            tk.resize(tk.len().max(run.len()), 0);
+            if IDX {
+                ti.resize(tk.len(), 0);
+            }
+            // SAFETY: bucket `d`'s run is in bounds and belongs to this task alone.
+            let (k, ix) = unsafe { (keys.slice(run.clone()), if IDX { idx.slice(run.clone()) } else { &mut [][..] }) };
+            leaf::<IDX>(k, ix, &mut tk[..run.len()], if IDX { &mut ti[..run.len()] } else { &mut [][..] }, &mut count);
+            emit(run.start, k);
         }
-        leaf(src, dst, &mut s.tmp[..src.len()], &mut s.hist, hi);
-        return Ok(());
-    }
-    ctx.checkpoint()?;
-    let shift = hi - DIGIT_BITS;
-    let mut counts = [0usize; BUCKETS];
-    for &k in src.iter() {
-        counts[(k >> shift) as usize & (BUCKETS - 1)] += 1;
-    }
-    let mut off = [0usize; BUCKETS];
-    let mut at = 0;
-    for d in 0..BUCKETS {
-        off[d] = at;
-        at += counts[d];
-    }
-    let starts = off;
-    {
-        let kdst = Scatter::new(dst);
-        let idst = Scatter { ptr: std::ptr::null_mut(), len: 0 };
-        // SAFETY: one piece, its offsets an exclusive scan of the counts of these very keys.
-        unsafe { scatter_piece::<false, false>(src, &[], 0..src.len(), shift, &mut off, &kdst, &idst, (0, 0, 0)) };
-    }
-    for d in 0..BUCKETS {
-        let r = starts[d]..starts[d] + counts[d];
-        if r.len() > 1 {
-            // Sorted back into `src`'s range, then the sorted run moves to `dst` (still in cache for
-            // leaf-sized buckets).
-            sort_into(ctx, &mut dst[r.clone()], &mut src[r.clone()], shift, s)?;
-            dst[r.clone()].copy_from_slice(&src[r]);
-        }
-    }
+    })?;
     Ok(())
 }
 
-/// Sorts `keys` (of `bits`-bit keys; `top` the per-piece counts of the digit just below `bits`)
-/// with one parallel MSD scatter into `kbuf`, then sorts each bucket back into `keys`, buckets in
-/// fixed groups over the pool.
-fn msd_sort(ctx: &JobCtx, keys: &mut [u64], kbuf: &mut [u64], piece: usize, top: &[Vec<u32>], bits: u32) -> CoreResult<()> {
-    let n = keys.len();
-    let shift = bits - DIGIT_BITS;
-    let pieces = top.len();
-    let mut offsets = vec![[0usize; BUCKETS]; pieces];
-    let mut starts = [0usize; BUCKETS + 1];
-    let mut at = 0;
-    for d in 0..BUCKETS {
-        starts[d] = at;
-        for (p, o) in offsets.iter_mut().enumerate() {
-            o[d] = at;
-            at += top[p][d] as usize;
-        }
-    }
-    starts[BUCKETS] = at;
-    debug_assert_eq!(at, n);
-    ctx.checkpoint()?;
-    {
-        let src: &[u64] = keys;
-        let kdst = Scatter::new(kbuf);
-        let idst = Scatter { ptr: std::ptr::null_mut(), len: 0 };
-        ctx.map_chunks(n, piece, |r| {
-            let mut off = offsets[r.start / piece];
-            // SAFETY: each piece gets its own runs of positions, together covering 0..n once.
-            unsafe { scatter_piece::<false, false>(src, &[], r, shift, &mut off, &kdst, &idst, (0, 0, 0)) };
-        })?;
-    }
-    let a = Scatter::new(keys);
-    let b = Scatter::new(kbuf);
-    let group = 16;
-    let res = ctx.map_chunks(BUCKETS, group, |r| -> CoreResult<()> {
-        let mut s = LeafScratch::default();
-        for d in r {
-            let (lo, len) = (starts[d], starts[d + 1] - starts[d]);
-            if len == 0 {
-                continue;
-            }
-            // SAFETY: bucket `d`'s range lies in both buffers and belongs to this task alone.
-            let (src, dst) = unsafe {
-                (std::slice::from_raw_parts_mut(b.at(lo), len), std::slice::from_raw_parts_mut(a.at(lo), len))
-            };
-            sort_into(ctx, src, dst, shift, &mut s)?;
-        }
-        Ok(())
-    })?;
-    res.into_iter().collect()
+/// `out` (of 8-byte values) seen as the u64 keys that the sort stages there.
+fn as_keys<T: SortKey>(out: &mut [T]) -> &mut [u64] {
+    assert!(std::mem::size_of::<T>() == 8 && std::mem::align_of::<T>() == 8);
+    // SAFETY: `T` is 8 bytes of plain bits with u64's alignment (checked), every bit pattern is a
+    // valid u64, and the borrow of `out` carries over.
+    unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut u64, out.len()) }
 }
 
 /// Sorted copy of `x` into `out` (same length; `out` may hold `x` itself for an in-place sort):
 /// ascending, -0 before +0, NaNs last. Bit for bit `TypedArray.prototype.sort`.
 pub fn sort<T: SortKey>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreResult<()> {
     let n = out.len();
+    if x.is_some_and(|x| x.len() != n) {
+        return Err(CoreError::invalid_arg("sort: out must be as long as x"));
+    }
     if n < 2 {
         if let Some(x) = x {
             out.copy_from_slice(x);
         }
         return Ok(());
     }
-    let piece = piece_len(ctx, n);
-    // 8-byte values are turned into keys in `out` itself (read before written, position by
-    // position), sorted there, and turned back in place: one buffer of scratch instead of two.
-    let in_out = std::mem::size_of::<T>() == 8;
-    let src = match x {
-        Some(x) => Scatter { ptr: x.as_ptr() as *mut T, len: n },
-        None => Scatter::new(out),
-    };
-    let mut own: Vec<u64> = if in_out { Vec::new() } else { scratch(n) };
-    let keys: &mut [u64] = if in_out {
-        // SAFETY: `T` is 8 bytes of plain bits (f64 here) with u64's alignment, and every bit
-        // pattern is a valid u64; `out` is not touched through its own name until `keys` is done.
-        unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut u64, n) }
-    } else {
-        &mut own
-    };
-    let kdst = Scatter::new(keys);
-    // SAFETY: both are valid for `n` elements; `x`, when given, is not `out` (distinct borrows).
-    let (top, nan_vals) = unsafe { make_keys(ctx, &src, piece, &kdst, Some(T::KEY_BITS - DIGIT_BITS))? };
-    let mut bits = T::KEY_BITS;
-    let mut top = top;
-    let biggest = (0..BUCKETS).map(|d| top.iter().map(|c| c[d] as usize).sum::<usize>()).max().unwrap_or(0);
-    if nan_vals.is_empty() && biggest > n / 8 {
-        // Most keys share their top digit (say, all in [0, 1)): split right below the bits that
-        // every key shares instead, so the buckets are even and spread over the pool.
-        let src: &[u64] = keys;
-        let (lo, hi) = ctx
-            .map_chunks(n, piece, |r| src[r].iter().fold((u64::MAX, 0u64), |(a, b), &k| (a.min(k), b.max(k))))?
-            .into_iter()
-            .fold((u64::MAX, 0u64), |(a, b), (c, d)| (a.min(c), b.max(d)));
-        bits = (64 - (lo ^ hi).leading_zeros()).max(DIGIT_BITS);
-        let shift = bits - DIGIT_BITS;
-        top = ctx.map_chunks(n, piece, |r| {
-            let mut c = vec![0u32; BUCKETS];
-            for &k in &src[r] {
-                c[(k >> shift) as usize & (BUCKETS - 1)] += 1;
-            }
-            c
-        })?;
+    if n <= SMALL {
+        let src: &[T] = x.unwrap_or(out);
+        let nans: Vec<T> = src.iter().copied().filter(|v| v.is_nan()).collect();
+        let mut keys: Vec<u64> = src.iter().map(|&v| full_key(v)).collect();
+        let mut tmp = vec![0u64; n];
+        leaf::<false>(&mut keys, &mut [], &mut tmp, &mut [], &mut Vec::new());
+        let m = n - nans.len();
+        for (o, &k) in out[..m].iter_mut().zip(&keys) {
+            *o = T::from_key(k);
+        }
+        out[m..].copy_from_slice(&nans);
+        return Ok(());
     }
-    let mut kbuf: Vec<u64> = scratch(n);
-    msd_sort(ctx, keys, &mut kbuf, piece, &top, bits)?;
-    drop(kbuf);
-    let m = n - nan_vals.len();
-    if in_out {
-        ctx.for_each_chunk_mut(&mut keys[..m], 1 << 16, |_, piece| {
-            for k in piece.iter_mut() {
-                // SAFETY: `T` is 8 bytes (checked above).
-                *k = unsafe { std::mem::transmute_copy::<T, u64>(&T::from_key(*k)) };
-            }
-        })?;
-    } else {
-        ctx.for_each_chunk_mut(&mut out[..m], 1 << 16, |start, piece| {
-            for (o, &k) in piece.iter_mut().zip(&own[start..]) {
-                *o = T::from_key(k);
-            }
-        })?;
-    }
-    out[m..].copy_from_slice(&nan_vals);
+    let none = Scatter::<u32> { ptr: std::ptr::null_mut(), len: 0 };
+    let nans = match x {
+        Some(x) if std::mem::size_of::<T>() == 8 => {
+            // A sorted copy of 8-byte values: the keys go to `out` itself, are sorted there bucket by
+            // bucket and turned back in place, so no scratch. `out` is fresh here: let its first
+            // touch fault in huge pages.
+            advise_huge(out);
+            let keys = as_keys(out);
+            let phase = phase_of(keys.as_ptr());
+            let kd = Scatter::new(keys);
+            // SAFETY: `keys` is `out`, `n` long and not `x` (distinct borrows); used by nothing else.
+            let (starts, nans) = unsafe { partition::<T, false>(ctx, x, &kd, &none, phase)? };
+            let m = n - nans.len();
+            // SAFETY: as above.
+            unsafe {
+                sort_buckets::<false>(ctx, &kd, &none, &starts, |start, keys| {
+                    let keep = m.saturating_sub(start).min(keys.len());
+                    for k in &mut keys[..keep] {
+                        // SAFETY: `T` is 8 bytes of plain bits (as in `as_keys`).
+                        *k = std::mem::transmute_copy::<T, u64>(&T::from_key(*k));
+                    }
+                })?
+            };
+            nans
+        }
+        _ => {
+            let mut keys = Lines::new(n, 0);
+            let kd = Scatter::new(keys.as_mut_slice());
+            let src: &[T] = x.unwrap_or(out);
+            // SAFETY: `keys` is fresh scratch of `n` keys starting on a line.
+            let (starts, nans) = unsafe { partition::<T, false>(ctx, src, &kd, &none, 0)? };
+            let m = n - nans.len();
+            let dst = Scatter::new(&mut out[..m]);
+            // SAFETY: `keys` is used by nothing else.
+            unsafe {
+                sort_buckets::<false>(ctx, &kd, &none, &starts, |start, keys| {
+                    let keep = m.saturating_sub(start).min(keys.len());
+                    // SAFETY: bucket runs are disjoint, so this task alone writes these positions.
+                    let o = dst.slice(start..start + keep);
+                    for (o, &k) in o.iter_mut().zip(keys.iter()) {
+                        *o = T::from_key(k);
+                    }
+                })?
+            };
+            nans
+        }
+    };
+    // NaN keys come last: their runs get the NaNs' own bits, in input order.
+    out[n - nans.len()..].copy_from_slice(&nans);
     Ok(())
 }
 
@@ -649,26 +692,25 @@ pub fn argsort<T: SortKey>(ctx: &JobCtx, x: &[T]) -> CoreResult<Vec<u32>> {
         return Err(CoreError::invalid_arg("argsort: at most 2^32 - 1 elements"));
     }
     let n = x.len();
-    if n < 2 {
-        return Ok((0..n as u32).collect());
+    if n <= SMALL {
+        let mut keys: Vec<u64> = x.iter().map(|&v| full_key(v)).collect();
+        let mut idx: Vec<u32> = (0..n as u32).collect();
+        let (mut tk, mut ti) = (vec![0u64; n], vec![0u32; n]);
+        leaf::<true>(&mut keys, &mut idx, &mut tk, &mut ti, &mut Vec::new());
+        return Ok(idx);
     }
-    let piece = piece_len(ctx, n);
-    let mut keys: Vec<u64> = scratch(n);
-    let (counts, _) = {
-        let src = Scatter { ptr: x.as_ptr() as *mut T, len: n };
-        // SAFETY: `x` and `keys` are distinct and valid for `n` elements; `src` is only read.
-        unsafe { make_keys(ctx, &src, piece, &Scatter::new(&mut keys), None)? }
-    };
-    let mut idx: Vec<u32> = scratch(n);
-    ctx.for_each_chunk_mut(&mut idx, 1 << 16, |start, p| {
-        for (j, o) in p.iter_mut().enumerate() {
-            *o = (start + j) as u32;
-        }
-    })?;
-    let mut kbuf: Vec<u64> = scratch(n);
-    let mut ibuf: Vec<u32> = scratch(n);
-    radix_passes(ctx, &mut keys, &mut kbuf, Some((&mut idx, &mut ibuf)), piece, &counts, T::KEY_BITS)?;
-    Ok(idx)
+    // The indices go straight to the result and are sorted there with their keys.
+    let mut out: Vec<u32> = scratch(n);
+    let phase = phase_of(out.as_ptr());
+    let mut keys = Lines::new(n, phase);
+    let (kd, id) = (Scatter::new(keys.as_mut_slice()), Scatter::new(&mut out));
+    // SAFETY: fresh buffers of `n`; an index at position `p` sits at slot `(p + phase) % 8` of a
+    // 32-byte half line exactly when its key does of a 64-byte line.
+    unsafe {
+        let (starts, _) = partition::<T, true>(ctx, x, &kd, &id, phase)?;
+        sort_buckets::<true>(ctx, &kd, &id, &starts, |_, _| {})?;
+    }
+    Ok(out)
 }
 
 /// numpy's default ("linear") quantiles of `x` at each of `qs` (each in [0, 1], checked here).
@@ -797,6 +839,62 @@ mod tests {
         let mut fo = vec![0f32; f.len()];
         sort(&JobCtx::inline(), Some(&f), &mut fo).unwrap();
         assert!(fo.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn sort_and_argsort_match_reference_on_awkward_inputs() {
+        let n = 100_003;
+        let h = |i: usize| (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
+        let inputs: Vec<Vec<f64>> = vec![
+            vec![1.5; n],
+            vec![f64::NAN; n],
+            (0..n).map(|i| i as f64).collect(),
+            (0..n).map(|i| -(i as f64)).collect(),
+            (0..n).map(|i| (h(i) % 5) as f64 - 2.0).collect(),
+            (0..n).map(|i| if i % 1000 == 0 { 1e300 } else { (h(i) % 1_000_000) as f64 * 1e-9 }).collect(),
+            (0..n).map(|i| if h(i) % 3 == 0 { f64::NAN } else { (h(i) as f64).ln() * if i % 2 == 0 { -1.0 } else { 1.0 } }).collect(),
+            (0..n).map(|i| (h(i) >> 20) as f64 * 1e-6).collect(),
+        ];
+        let state = JobState::new();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        for x in &inputs {
+            let mut want = x.clone();
+            want.sort_by(js_order);
+            let same = |got: &[f64]| got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+            let mut copy = vec![0.0; n];
+            pool.install(|| sort(&JobCtx::for_pool(&state), Some(x), &mut copy)).unwrap();
+            assert!(same(&copy));
+            let mut inplace = x.clone();
+            sort(&JobCtx::inline(), None, &mut inplace).unwrap();
+            assert!(same(&inplace));
+            let mut stable: Vec<u32> = (0..n as u32).collect();
+            stable.sort_by(|&a, &b| js_order(&x[a as usize], &x[b as usize]));
+            assert_eq!(pool.install(|| argsort(&JobCtx::for_pool(&state), x)).unwrap(), stable);
+            assert_eq!(argsort(&JobCtx::inline(), x).unwrap(), stable);
+            let f: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let mut fo = vec![0f32; n];
+            pool.install(|| sort(&JobCtx::for_pool(&state), Some(&f), &mut fo)).unwrap();
+            let mut fw = f.clone();
+            fw.sort_by(|a, b| js_order(&(*a as f64), &(*b as f64)));
+            assert!(fo.iter().zip(&fw).all(|(a, b)| a.to_bits() == b.to_bits()));
+            let ints: Vec<i32> = x.iter().map(|&v| if v.is_nan() { i32::MIN } else { (v * 1e3) as i32 }).collect();
+            let mut io = vec![0i32; n];
+            pool.install(|| sort(&JobCtx::for_pool(&state), Some(&ints), &mut io)).unwrap();
+            let mut iw = ints.clone();
+            iw.sort();
+            assert_eq!(io, iw);
+        }
+        for len in [0, 1, 2, 3, 47, 1000] {
+            let x: Vec<f64> = (0..len).map(|i| (h(i) % 7) as f64).collect();
+            let mut want = x.clone();
+            want.sort_by(js_order);
+            let mut got = vec![0.0; len];
+            sort(&JobCtx::inline(), Some(&x), &mut got).unwrap();
+            assert_eq!(got, want);
+            let mut stable: Vec<u32> = (0..len as u32).collect();
+            stable.sort_by(|&a, &b| js_order(&x[a as usize], &x[b as usize]));
+            assert_eq!(argsort(&JobCtx::inline(), &x).unwrap(), stable);
+        }
     }
 
     #[test]
