@@ -245,14 +245,18 @@ fn tiled<T: Real, const MR: usize, const NR: usize>(
     out: &mut [T],
 ) -> CoreResult<()> {
     let panels = n.div_ceil(NR);
-    // B packed as [panel][p][NR], zero-padded past column n; panels are packed in parallel.
+    // B packed as [KC slice][panel][p][NR], zero-padded past column n: each slice is one parallel
+    // piece that reads its KC rows of B front to back, and a slice's panels are contiguous.
+    let slice_b = KC * panels * NR;
     let (mut bbuf, boff) = aligned_buf::<T>(panels * k * NR);
     let bp = &mut bbuf[boff..][..panels * k * NR];
-    ctx.for_each_chunk_mut(bp, k * NR, |start, panel| {
-        let j0 = start / (k * NR) * NR;
-        let cols = NR.min(n - j0);
-        for (row, src) in panel.chunks_exact_mut(NR).zip(b.chunks_exact(n)) {
-            row[..cols].copy_from_slice(&src[j0..j0 + cols]);
+    ctx.for_each_chunk_mut(bp, slice_b, |start, slice| {
+        let pc = start / slice_b * KC;
+        let kc = slice.len() / (panels * NR);
+        for (p, src) in b[pc * n..(pc + kc) * n].chunks_exact(n).enumerate() {
+            for (jp, part) in src.chunks(NR).enumerate() {
+                slice[(jp * kc + p) * NR..][..part.len()].copy_from_slice(part);
+            }
         }
     })?;
     let bp = &bbuf[boff..][..panels * k * NR];
@@ -296,7 +300,7 @@ fn tiled<T: Real, const MR: usize, const NR: usize>(
                 let pc = q * KC;
                 let kc = KC.min(k - pc);
                 for jp in jc..jend {
-                    let bpanel = &bp[jp * k * NR + pc * NR..][..kc * NR];
+                    let bpanel = &bp[q * slice_b + jp * kc * NR..][..kc * NR];
                     for s in 0..strips {
                         let astrip = &ap[q * slice_len + s * KC * MR..][..kc * MR];
                         let c = &mut ct[((jp - jc) * strips + s) * tile..][..tile];
@@ -304,13 +308,13 @@ fn tiled<T: Real, const MR: usize, const NR: usize>(
                     }
                 }
             }
-            for jp in jc..jend {
-                let cols = NR.min(n - jp * NR);
-                for s in 0..strips {
-                    let c = &ct[((jp - jc) * strips + s) * tile..][..tile];
-                    for i in 0..MR.min(rows - s * MR) {
-                        cblock[(s * MR + i) * n + jp * NR..][..cols].copy_from_slice(&c[i * NR..][..cols]);
-                    }
+            // Back into C row by row, so the writes to C run front to back.
+            for (r, crow) in cblock.chunks_exact_mut(n).enumerate() {
+                let (s, i) = (r / MR, r % MR);
+                for jp in jc..jend {
+                    let dst = &mut crow[jp * NR..n.min(jp * NR + NR)];
+                    let at = ((jp - jc) * strips + s) * tile + i * NR;
+                    dst.copy_from_slice(&ct[at..][..dst.len()]);
                 }
             }
         }
