@@ -18,6 +18,8 @@
 use crate::error::CoreResult;
 use crate::runtime::JobCtx;
 use crate::simd::{level, SimdLevel};
+use std::cell::RefCell;
+use std::thread::LocalKey;
 
 /// Depth of one packed slice: a KC x 24 f64 micro-panel of B is 24 KiB, half of a 48 KiB L1.
 const KC: usize = 128;
@@ -27,26 +29,67 @@ const MC_MAX: usize = 256;
 /// Bytes of C one block keeps in L2 (a quarter of a 2 MiB L2): the panels of a column block are
 /// sized so that C is read from L2, not from L3, on every KC slice after the first.
 const C_BLOCK_BYTES: usize = 512 << 10;
+/// Largest packing buffer a thread keeps between calls (that of B for a 1024 x 1024 f64 product is
+/// 8.4 MB); larger ones are allocated per call, where the page faults matter less.
+const KEEP_BYTES: usize = 16 << 20;
 /// Packed buffers start on a cache line so no vector load of a B row is split across two lines.
 const ALIGN: usize = 64;
 
 /// f32 or f64 with a correctly rounded fused multiply-add.
 pub trait Real: Copy + Send + Sync + Default + 'static {
     fn fma(self, b: Self, c: Self) -> Self;
+    /// This thread's kept packing buffers, one per `Slot` (see `with_scratch`).
+    fn scratch() -> &'static LocalKey<[RefCell<Vec<Self>>; 3]>;
 }
 
-impl Real for f64 {
-    #[inline(always)]
-    fn fma(self, b: f64, c: f64) -> f64 {
-        self.mul_add(b, c)
-    }
+/// The three packing buffers a thread may hold at once: B (the calling thread), A and C (a block).
+#[derive(Clone, Copy)]
+pub enum Slot {
+    B,
+    A,
+    C,
 }
 
-impl Real for f32 {
-    #[inline(always)]
-    fn fma(self, b: f32, c: f32) -> f32 {
-        self.mul_add(b, c)
-    }
+macro_rules! real_for {
+    ($t:ty) => {
+        impl Real for $t {
+            #[inline(always)]
+            fn fma(self, b: $t, c: $t) -> $t {
+                self.mul_add(b, c)
+            }
+            fn scratch() -> &'static LocalKey<[RefCell<Vec<$t>>; 3]> {
+                thread_local!(static KEPT: [RefCell<Vec<$t>>; 3] = const { [const { RefCell::new(Vec::new()) }; 3] });
+                &KEPT
+            }
+        }
+    };
+}
+
+real_for!(f64);
+real_for!(f32);
+
+/// Runs `f` on `len` elements starting on an `ALIGN`-byte boundary, with unspecified contents (the
+/// caller writes every element it reads). The memory is kept per thread between calls, up to
+/// `KEEP_BYTES` per slot, so a product does not page-fault megabytes of fresh memory in every
+/// time; a slot already in use (a nested product on this thread) or a larger request allocates.
+fn with_scratch<T: Real, R>(slot: Slot, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    let pad = ALIGN / std::mem::size_of::<T>();
+    let kept = (len + pad) * std::mem::size_of::<T>() <= KEEP_BYTES;
+    T::scratch().with(|cells| match cells[slot as usize].try_borrow_mut() {
+        Ok(mut buf) if kept => {
+            if buf.len() < len + pad {
+                *buf = vec![T::default(); len + pad];
+            }
+            f(aligned(&mut buf, len))
+        }
+        _ => f(aligned(&mut vec![T::default(); len + pad], len)),
+    })
+}
+
+/// The `len` elements of `buf` (which has `ALIGN` bytes to spare) that start on an `ALIGN` boundary.
+fn aligned<T>(buf: &mut [T], len: usize) -> &mut [T] {
+    let off = buf.as_ptr().align_offset(ALIGN).min(ALIGN / std::mem::size_of::<T>());
+    &mut buf[off..][..len]
 }
 
 /// A microkernel: `c[i*NR + j] = fma(a[p*MR + i], b[p*NR + j], c[i*NR + j])` over p in 0..kc for
@@ -219,14 +262,6 @@ fn has_fma() -> bool {
     }
 }
 
-/// A zeroed buffer of `len` elements whose usable part starts on an `ALIGN`-byte boundary.
-fn aligned_buf<T: Real>(len: usize) -> (Vec<T>, usize) {
-    let pad = ALIGN / std::mem::size_of::<T>();
-    let buf = vec![T::default(); len + pad];
-    let off = buf.as_ptr().align_offset(ALIGN).min(pad);
-    (buf, off)
-}
-
 /// Rows per parallel block: at most `MC_MAX`, a multiple of MR, and (on a pool) a block count that
 /// is a multiple of the thread count so no thread idles at the end. Only the grouping of rows
 /// depends on it, never an element's FMA chain.
@@ -248,78 +283,86 @@ fn tiled<T: Real, const MR: usize, const NR: usize>(
     // B packed as [KC slice][panel][p][NR], zero-padded past column n: each slice is one parallel
     // piece that reads its KC rows of B front to back, and a slice's panels are contiguous.
     let slice_b = KC * panels * NR;
-    let (mut bbuf, boff) = aligned_buf::<T>(panels * k * NR);
-    let bp = &mut bbuf[boff..][..panels * k * NR];
-    ctx.for_each_chunk_mut(bp, slice_b, |start, slice| {
-        let pc = start / slice_b * KC;
-        let kc = slice.len() / (panels * NR);
-        for (p, src) in b[pc * n..(pc + kc) * n].chunks_exact(n).enumerate() {
-            for (jp, part) in src.chunks(NR).enumerate() {
-                slice[(jp * kc + p) * NR..][..part.len()].copy_from_slice(part);
-            }
-        }
-    })?;
-    let bp = &bbuf[boff..][..panels * k * NR];
     let mc = block_rows(ctx, m, MR);
     let slices = k.div_ceil(KC);
     // Panels per column block: the block's MC x NC tile of C stays in L2 across all KC slices.
     let nc_panels = (C_BLOCK_BYTES / (MC_MAX * NR * std::mem::size_of::<T>())).max(1);
-    ctx.for_each_chunk_mut(&mut out[..m * n], mc * n, |start, cblock| {
-        let rows = cblock.len() / n;
-        let row0 = start / n;
-        let strips = rows.div_ceil(MR);
-        // All of this block's A, packed once as [slice][strip][p][MR]; rows past `rows` stay zero.
-        let slice_len = strips * KC * MR;
-        let (mut abuf, aoff) = aligned_buf::<T>(slices * slice_len);
-        let ap = &mut abuf[aoff..][..slices * slice_len];
-        for (q, slice) in ap.chunks_exact_mut(slice_len).enumerate() {
-            let pc = q * KC;
-            let kc = KC.min(k - pc);
-            for (s, strip) in slice.chunks_exact_mut(KC * MR).enumerate() {
-                for i in 0..MR.min(rows - s * MR) {
-                    let src = &a[(row0 + s * MR + i) * k + pc..][..kc];
-                    for (p, &v) in src.iter().enumerate() {
+    with_scratch(Slot::B, panels * k * NR, |bp: &mut [T]| {
+        ctx.for_each_chunk_mut(bp, slice_b, |start, slice| {
+            let pc = start / slice_b * KC;
+            let kc = slice.len() / (panels * NR);
+            for (p, src) in b[pc * n..(pc + kc) * n].chunks_exact(n).enumerate() {
+                for (jp, part) in src.chunks(NR).enumerate() {
+                    let dst = &mut slice[(jp * kc + p) * NR..][..NR];
+                    dst[..part.len()].copy_from_slice(part);
+                    dst[part.len()..].fill(T::default());
+                }
+            }
+        })?;
+        let bp = &*bp;
+        ctx.for_each_chunk_mut(&mut out[..m * n], mc * n, |start, cblock| {
+            let rows = cblock.len() / n;
+            let strips = rows.div_ceil(MR);
+            let slice_len = strips * KC * MR;
+            with_scratch(Slot::A, slices * slice_len, |ap: &mut [T]| {
+                pack_a::<T, MR>(&a[start / n * k..][..rows * k], k, ap, slice_len);
+                let ap = &*ap;
+                let ncp = nc_panels.min(panels);
+                with_scratch(Slot::C, ncp * strips * MR * NR, |ct: &mut [T]| {
+                    for jc in (0..panels).step_by(ncp) {
+                        let jend = panels.min(jc + ncp);
+                        for q in 0..slices {
+                            // A cancel stops the block here; `tiled` reports it after the loop.
+                            if ctx.checkpoint().is_err() {
+                                return;
+                            }
+                            let pc = q * KC;
+                            let kc = KC.min(k - pc);
+                            for jp in jc..jend {
+                                let bpanel = &bp[q * slice_b + jp * kc * NR..][..kc * NR];
+                                for s in 0..strips {
+                                    let astrip = &ap[q * slice_len + s * KC * MR..][..kc * MR];
+                                    let c = &mut ct[((jp - jc) * strips + s) * MR * NR..][..MR * NR];
+                                    micro(kc, astrip, bpanel, c, q == 0);
+                                }
+                            }
+                        }
+                        // Back into C row by row, so the writes to C run front to back.
+                        for (r, crow) in cblock.chunks_exact_mut(n).enumerate() {
+                            let (s, i) = (r / MR, r % MR);
+                            for jp in jc..jend {
+                                let dst = &mut crow[jp * NR..n.min(jp * NR + NR)];
+                                let at = ((jp - jc) * strips + s) * MR * NR + i * NR;
+                                dst.copy_from_slice(&ct[at..][..dst.len()]);
+                            }
+                        }
+                    }
+                })
+            })
+        })?;
+        ctx.checkpoint()
+    })
+}
+
+/// Packs the rows `a` (row length k) as [KC slice][MR-row strip][p][MR], `slice_len` elements per
+/// slice, zero-padding the rows of the last strip past the end of `a`.
+fn pack_a<T: Real, const MR: usize>(a: &[T], k: usize, ap: &mut [T], slice_len: usize) {
+    for (q, slice) in ap.chunks_exact_mut(slice_len).enumerate() {
+        let pc = q * KC;
+        let kc = KC.min(k - pc);
+        for (s, strip) in slice.chunks_exact_mut(KC * MR).enumerate() {
+            for i in 0..MR {
+                let r = s * MR + i;
+                if r * k < a.len() {
+                    for (p, &v) in a[r * k + pc..][..kc].iter().enumerate() {
                         strip[p * MR + i] = v;
                     }
+                } else {
+                    (0..kc).for_each(|p| strip[p * MR + i] = T::default());
                 }
             }
         }
-        let ap = &abuf[aoff..][..slices * slice_len];
-        // This column block's C, tile by tile ([panel][strip][MR][NR]): each tile is contiguous, so a
-        // power-of-two n neither maps a tile's rows onto the same cache sets nor spans 8 pages.
-        let tile = MR * NR;
-        let (mut cbuf, coff) = aligned_buf::<T>(nc_panels.min(panels) * strips * tile);
-        let ct = &mut cbuf[coff..][..nc_panels.min(panels) * strips * tile];
-        for jc in (0..panels).step_by(nc_panels) {
-            let jend = panels.min(jc + nc_panels);
-            for q in 0..slices {
-                // A cancel stops the block here; `tiled` reports it after the loop.
-                if ctx.checkpoint().is_err() {
-                    return;
-                }
-                let pc = q * KC;
-                let kc = KC.min(k - pc);
-                for jp in jc..jend {
-                    let bpanel = &bp[q * slice_b + jp * kc * NR..][..kc * NR];
-                    for s in 0..strips {
-                        let astrip = &ap[q * slice_len + s * KC * MR..][..kc * MR];
-                        let c = &mut ct[((jp - jc) * strips + s) * tile..][..tile];
-                        micro(kc, astrip, bpanel, c, q == 0);
-                    }
-                }
-            }
-            // Back into C row by row, so the writes to C run front to back.
-            for (r, crow) in cblock.chunks_exact_mut(n).enumerate() {
-                let (s, i) = (r / MR, r % MR);
-                for jp in jc..jend {
-                    let dst = &mut crow[jp * NR..n.min(jp * NR + NR)];
-                    let at = ((jp - jc) * strips + s) * tile + i * NR;
-                    dst.copy_from_slice(&ct[at..][..dst.len()]);
-                }
-            }
-        }
-    })?;
-    ctx.checkpoint()
+    }
 }
 
 /// Element types `matmul` accepts, with their microkernels.
