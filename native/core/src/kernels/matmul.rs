@@ -263,11 +263,12 @@ fn has_fma() -> bool {
 }
 
 /// Rows per parallel block: at most `MC_MAX`, a multiple of MR, and (on a pool) a block count that
-/// is a multiple of the thread count so no thread idles at the end. Only the grouping of rows
-/// depends on it, never an element's FMA chain.
+/// is a multiple of the thread count, at least two per thread, so no thread idles at the end and a
+/// thread slowed by other load can hand a block over. Only the grouping of rows depends on it,
+/// never an element's FMA chain.
 fn block_rows(ctx: &JobCtx, m: usize, mr: usize) -> usize {
     let threads = if ctx.is_parallel() { rayon::current_num_threads().max(1) } else { 1 };
-    let blocks = m.div_ceil(MC_MAX).div_ceil(threads) * threads;
+    let blocks = m.div_ceil(MC_MAX).max(2 * threads).div_ceil(threads) * threads;
     m.div_ceil(blocks).div_ceil(mr).max(1) * mr
 }
 
