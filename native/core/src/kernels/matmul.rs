@@ -38,26 +38,39 @@ const ALIGN: usize = 64;
 /// f32 or f64 with a correctly rounded fused multiply-add.
 pub trait Real: Copy + Send + Sync + Default + 'static {
     fn fma(self, b: Self, c: Self) -> Self;
-    /// This thread's kept packing buffers, one per `Slot` (see `with_scratch`).
-    fn scratch() -> &'static LocalKey<[RefCell<Vec<Self>>; 3]>;
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn fma(self, b: f64, c: f64) -> f64 {
+        self.mul_add(b, c)
+    }
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn fma(self, b: f32, c: f32) -> f32 {
+        self.mul_add(b, c)
+    }
 }
 
 /// The three packing buffers a thread may hold at once: B (the calling thread), A and C (a block).
 #[derive(Clone, Copy)]
-pub enum Slot {
+enum Slot {
     B,
     A,
     C,
 }
 
-macro_rules! real_for {
+/// Element types with packing buffers kept per thread (see `with_scratch`).
+trait Kept: Real {
+    fn kept() -> &'static LocalKey<[RefCell<Vec<Self>>; 3]>;
+}
+
+macro_rules! kept_for {
     ($t:ty) => {
-        impl Real for $t {
-            #[inline(always)]
-            fn fma(self, b: $t, c: $t) -> $t {
-                self.mul_add(b, c)
-            }
-            fn scratch() -> &'static LocalKey<[RefCell<Vec<$t>>; 3]> {
+        impl Kept for $t {
+            fn kept() -> &'static LocalKey<[RefCell<Vec<$t>>; 3]> {
                 thread_local!(static KEPT: [RefCell<Vec<$t>>; 3] = const { [const { RefCell::new(Vec::new()) }; 3] });
                 &KEPT
             }
@@ -65,17 +78,17 @@ macro_rules! real_for {
     };
 }
 
-real_for!(f64);
-real_for!(f32);
+kept_for!(f64);
+kept_for!(f32);
 
 /// Runs `f` on `len` elements starting on an `ALIGN`-byte boundary, with unspecified contents (the
 /// caller writes every element it reads). The memory is kept per thread between calls, up to
 /// `KEEP_BYTES` per slot, so a product does not page-fault megabytes of fresh memory in every
 /// time; a slot already in use (a nested product on this thread) or a larger request allocates.
-fn with_scratch<T: Real, R>(slot: Slot, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+fn with_scratch<T: Kept, R>(slot: Slot, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
     let pad = ALIGN / std::mem::size_of::<T>();
     let kept = (len + pad) * std::mem::size_of::<T>() <= KEEP_BYTES;
-    T::scratch().with(|cells| match cells[slot as usize].try_borrow_mut() {
+    T::kept().with(|cells| match cells[slot as usize].try_borrow_mut() {
         Ok(mut buf) if kept => {
             if buf.len() < len + pad {
                 *buf = vec![T::default(); len + pad];
@@ -272,7 +285,7 @@ fn block_rows(ctx: &JobCtx, m: usize, mr: usize) -> usize {
     m.div_ceil(blocks).div_ceil(mr).max(1) * mr
 }
 
-fn tiled<T: Real, const MR: usize, const NR: usize>(
+fn tiled<T: Kept, const MR: usize, const NR: usize>(
     ctx: &JobCtx,
     micro: Micro<T>,
     a: &[T],
