@@ -5,7 +5,12 @@
 //! with one more compensated accumulator. The error is about `2 eps |sum| + n eps^2 sum |x_i|`, far
 //! inside pairwise summation's `eps log2(n) sum |x_i|`.
 
-use super::lanes::{Lanes, LANES};
+use super::lanes::{prefetch, Lanes, LANES};
+
+/// How far ahead (in elements) the streaming loops prefetch: 8 KiB of f64. Measured on 32 Mi
+/// doubles over 2 threads against the read probe in the same run: sum went from 63-66 % to
+/// 84-94 % (2 KiB ahead: about 80 %; 16 KiB: no better).
+pub(crate) const PREFETCH: usize = 1024;
 use super::{Element, BLOCK, BLOCKS_PER_TASK};
 use crate::error::CoreResult;
 use crate::runtime::JobCtx;
@@ -91,6 +96,7 @@ fn sum_block_body<L: Lanes, T: Element>(x: &[T]) -> Compensated {
     let (mut sum, mut carry) = (L::zero(), L::zero());
     let mut chunks = x.chunks_exact(LANES);
     for ch in &mut chunks {
+        prefetch(ch, PREFETCH);
         two_sum(&mut sum, &mut carry, L::load(ch));
     }
     two_sum(&mut sum, &mut carry, padded::<L, T>(chunks.remainder()));
@@ -105,6 +111,8 @@ fn dot_block_body<L: Lanes, T: Element>(x: &[T], y: &[T]) -> Compensated {
     let mut xc = x.chunks_exact(LANES);
     let mut yc = y.chunks_exact(LANES);
     for (a, b) in (&mut xc).zip(&mut yc) {
+        prefetch(a, PREFETCH);
+        prefetch(b, PREFETCH);
         two_sum(&mut sum, &mut carry, L::load(a).mul(L::load(b)));
     }
     let v = padded::<L, T>(xc.remainder()).mul(padded::<L, T>(yc.remainder()));
@@ -239,6 +247,7 @@ fn minmax_block_body<T: Element>(x: &[T]) -> MinMax {
     let mut nan = [false; LANES];
     let mut chunks = x.chunks_exact(LANES);
     for ch in &mut chunks {
+        prefetch(ch, PREFETCH);
         let v: [f64; LANES] = std::array::from_fn(|j| ch[j].to_f64());
         for j in 0..LANES {
             let k = order_key(v[j]);
@@ -286,6 +295,7 @@ fn dev_block_body<L: Lanes, T: Element>(x: &[T], m: f64) -> (Compensated, Compen
     let mv = L::splat(m);
     let mut chunks = x.chunks_exact(LANES);
     for ch in &mut chunks {
+        prefetch(ch, PREFETCH);
         let d = L::load(ch).sub(mv);
         s1 = s1.add(d);
         two_sum(&mut s2, &mut c2, d.mul(d));
@@ -377,6 +387,7 @@ fn arg_block_body<T: Element, const MAX: bool>(x: &[T], base: usize) -> Best {
     let better = |v: f64, b: f64| if MAX { v > b } else { v < b };
     let mut chunks = x.chunks_exact(LANES);
     for ch in &mut chunks {
+        prefetch(ch, PREFETCH);
         for j in 0..LANES {
             let v = ch[j].to_f64();
             nan[j] |= v.is_nan();
@@ -394,10 +405,18 @@ fn arg_block_body<T: Element, const MAX: bool>(x: &[T], base: usize) -> Best {
     }
     let m = best.iter().copied().fold(start, |a, b| if better(b, a) { b } else { a });
     // -0 == +0 here, so the first of either counts; an all-infinite block finds its first element.
-    match x.iter().position(|v| v.to_f64() == m) {
-        Some(k) => Best::At(m, base + k),
-        None => Best::Empty,
+    // Sixteen at a time (a vectorized compare), then the exact position inside the hit.
+    for (c, ch) in x.chunks(LANES).enumerate() {
+        let mut hit = false;
+        for v in ch {
+            hit |= v.to_f64() == m;
+        }
+        if hit {
+            let k = ch.iter().position(|v| v.to_f64() == m).unwrap_or(0);
+            return Best::At(m, base + c * LANES + k);
+        }
     }
+    Best::Empty
 }
 
 #[inline(always)]

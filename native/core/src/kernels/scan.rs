@@ -15,7 +15,8 @@
 //! for 4 096 doubles, slower than the JS loop; this one is latency-free: one add per 16 elements on
 //! its dependency chain.
 
-use super::reduce::{sum_block, Compensated};
+use super::lanes::prefetch;
+use super::reduce::{sum_block, Compensated, PREFETCH};
 use super::{Element, BLOCK};
 use crate::error::CoreResult;
 use crate::runtime::JobCtx;
@@ -177,6 +178,7 @@ fn scan_body<G: Group>(x: &[f64], out: &mut [f64], state: State) -> State {
     let mut run = G::splat(state.run);
     let full = x.len() / 16 * 16;
     for (src, dst) in x[..full].chunks_exact(16).zip(out[..full].chunks_exact_mut(16)) {
+        prefetch(src, PREFETCH);
         step(src, dst, &mut run, base, carry);
     }
     let rest = x.len() - full;
