@@ -6,6 +6,8 @@
 //! roundings, as in JS. `out` may be one of the inputs (in place): that input is then read from
 //! `out` itself, so no slice is ever aliased.
 
+use super::lanes::prefetch;
+use super::reduce::PREFETCH;
 use super::Element;
 use crate::error::CoreResult;
 use crate::runtime::JobCtx;
@@ -126,17 +128,26 @@ fn map2_body<T: Element, O: Op2>(op: O, a: Option<&[T]>, b: Option<&[T]>, out: &
     }
 }
 
+/// Sixteen elements at a time with a prefetch ahead: `clamp`'s compares and selects leave the
+/// out-of-order window too few loads in flight to stream at full speed (68 % of the triad probe
+/// without it).
 #[inline(always)]
 fn map1_body<T: Element, O: Op1>(op: O, a: Option<&[T]>, out: &mut [T]) {
     match a {
         Some(a) => {
-            for (o, &x) in out.iter_mut().zip(a) {
-                *o = T::from_f64(op.apply(x.to_f64()));
+            for (oc, xc) in out.chunks_mut(16).zip(a.chunks(16)) {
+                prefetch(xc, PREFETCH);
+                for (o, &x) in oc.iter_mut().zip(xc) {
+                    *o = T::from_f64(op.apply(x.to_f64()));
+                }
             }
         }
         None => {
-            for o in out.iter_mut() {
-                *o = T::from_f64(op.apply(o.to_f64()));
+            for oc in out.chunks_mut(16) {
+                prefetch(oc, PREFETCH);
+                for o in oc.iter_mut() {
+                    *o = T::from_f64(op.apply(o.to_f64()));
+                }
             }
         }
     }
