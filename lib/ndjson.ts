@@ -95,7 +95,7 @@ export interface StreamOptions extends NdjsonOptions {
   /** Batches parsed at once; reading the source pauses while this many are in flight. Default 2 x pool threads. */
   maxInFlight?: number;
   /**
-   * Most records in one yielded array. Default 1 024: a parsed batch with more is handed out as
+   * Most records in one yielded array. Default 256: a parsed batch with more is handed out as
    * several arrays (its bad lines with the first), so a consumer holds at most this many records
    * at a time, whatever `batchBytes` is.
    */
@@ -168,7 +168,7 @@ export async function* stream(
   const maxInFlight = options?.maxInFlight ?? 2 * stats().threads;
   if (!(batchBytes >= 1)) throw invalidArg('batchBytes must be >= 1');
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidArg('maxInFlight must be an integer >= 1');
-  const maxRecords = options?.maxRecords ?? 1024;
+  const maxRecords = options?.maxRecords ?? 256;
   if (!(maxRecords >= 1)) throw invalidArg('maxRecords must be >= 1');
 
   const inFlight: Promise<{ bytes: Uint8Array; batch: NativeBatch }>[] = [];
