@@ -42,7 +42,6 @@ impl Args {
         }
         Ok(v)
     }
-
 }
 
 type Body = fn(&Env, &Args) -> napi::Result<sys::napi_value>;
