@@ -6,7 +6,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-tarball=$(cd "$root" && npm pack --silent --pack-destination "$work" | tail -n 1)
+# `npm pack` builds the release binary; the first build on a machine fetches napi-rs's cross
+# toolchain from the npm registry, so a transient registry failure gets one more try, and the
+# output of a failed try is shown.
+pack() { (cd "$root" && npm pack --silent --pack-destination "$work" >"$work/pack.out" 2>"$work/pack.log") && tail -n 1 "$work/pack.out"; }
+if ! tarball=$(pack); then
+  echo "pack-check: npm pack failed, retrying once; its output:" >&2
+  tail -n 40 "$work/pack.out" "$work/pack.log" >&2
+  tarball=$(pack) || { tail -n 40 "$work/pack.out" "$work/pack.log" >&2; exit 1; }
+fi
 echo "packed $tarball ($(du -h "$work/$tarball" | cut -f1))"
 tar -tzf "$work/$tarball" | sed 's/^/  /'
 
