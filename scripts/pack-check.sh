@@ -18,6 +18,17 @@ fi
 echo "packed $tarball ($(du -h "$work/$tarball" | cut -f1))"
 tar -tzf "$work/$tarball" | sed 's/^/  /'
 
+# The packed binary must be the one built against glibc 2.17 (README: glibc >= 2.17), not a
+# rebuild for this machine's glibc.
+mkdir -p "$work/unpacked"
+tar -xzf "$work/$tarball" -C "$work/unpacked" package/prebuilds
+newest=$(objdump -T "$work/unpacked/package/prebuilds/offloop.linux-x64-gnu.node" | grep -oE 'GLIBC_[0-9]+\.[0-9]+' | sort -uV | tail -n 1)
+echo "newest glibc symbol version the binary needs: $newest"
+if [ "$(printf '%s\nGLIBC_2.17\n' "$newest" | sort -V | tail -n 1)" != "GLIBC_2.17" ]; then
+  echo "pack-check: the packed binary needs $newest, newer than glibc 2.17" >&2
+  exit 1
+fi
+
 # Every node and npm call below sees a PATH holding node and npm only.
 mkdir -p "$work/bin" "$work/app"
 ln -s "$(command -v node)" "$work/bin/node"
