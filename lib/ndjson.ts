@@ -110,8 +110,8 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
 /**
  * How many stream batches are on the pool at once, across every stream in the process: two per
  * pool thread keep every thread fed, and a batch's bytes are gathered only when it gets a slot, so
- * they are still in cache when it is parsed. Without it, 64 streams with 4 batches each kept 256
- * batches (64 MB) waiting on a 2-thread pool, and every one was parsed, then built, from memory.
+ * they are still in cache when it is parsed (without it, 64 streams with 4 batches each would
+ * queue 256 gathered batches, 64 MB, on a 2-thread pool).
  * A slot is given back when the native parse finishes (never waiting on a consumer), so one stream
  * that is not read cannot hold up the others.
  */
