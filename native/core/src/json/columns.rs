@@ -1,9 +1,11 @@
 //! `columns`: typed columns from NDJSON records, without building the records.
 //!
-//! Each chunk of lines is indexed in one stage 1 pass and each record checked once (the walk that
-//! records container ends); each field's pointer then hops over the index to its value, which is
-//! converted straight into its column. A chunk with a bad record is redone line by line, which
-//! finds the error (or, with `BadLine::Skip`/`Collect`, drops just that record).
+//! Each chunk of lines is indexed in one stage 1 pass and each record checked by one walk whose
+//! sink ([`FieldSink`]) matches the fields' pointers as it goes: the pointers form a trie, the
+//! sink follows it down the containers that lead to a field (and ignores every other subtree), and
+//! keeps the last value each field's node saw. At the record's end those values go straight into
+//! their columns. A chunk with a bad record is redone line by line, which finds the error (or,
+//! with `BadLine::Skip`/`Collect`, drops just that record).
 //! Missing fields, `null`, and values of another type are invalid rows (mask 0; the value is NaN
 //! for floats, 0 for integers and booleans, the empty string for strings).
 
@@ -11,13 +13,14 @@ use super::batch::{self, BadLine};
 use super::document::Scratch;
 use super::error::{Failure, JResult};
 use super::ndjson::{self, Lines};
+use super::document::walk_document;
+use super::number;
 use super::pointer::Pointer;
-use super::select::{index_jumps, Navigator};
 use super::string::{self, StrKind};
 use super::structural;
-use super::tape::{Interner, StringTable};
+use super::tape::{Interner, StringTable, Tag};
 use super::utf8;
-use super::walker::{JumpSink, Walker};
+use super::walker::{RawString, Sink, Walker};
 use super::ParseOptions;
 use crate::error::{CoreError, CoreResult};
 use crate::runtime::JobCtx;
@@ -85,23 +88,24 @@ pub fn columns_with(
     if let Some((p, _)) = fields.iter().find(|(p, _)| p.has_wildcard()) {
         return Err(CoreError::invalid_arg(format!("columns do not take '*' selectors: {:?}", p.steps)));
     }
+    let trie = Trie::new(fields);
     let chunks = match bad {
         BadLine::Fail => ndjson::map_line_chunks_unchecked(ctx, input, |range| {
             let mut scratch = Scratch::default();
-            let whole = chunk_at_once(ctx, &input[range.clone()], fields, opts, &mut scratch);
+            let whole = chunk_at_once(ctx, &input[range.clone()], &trie, fields, opts, &mut scratch);
             match whole.map_err(|e| e.shifted(range.start))? {
                 Some(out) => Ok((out, Vec::new())),
-                None => chunk_by_line(ctx, input, range, fields, opts, bad, &mut scratch),
+                None => chunk_by_line(ctx, input, range, &trie, fields, opts, bad, &mut scratch),
             }
         })?,
         BadLine::Skip | BadLine::Collect => {
             let per_chunk = ctx.map_chunks(input.len(), ndjson::CHUNK, |nominal| {
                 let range = ndjson::chunk_bounds(input, nominal);
                 let mut scratch = Scratch::default();
-                match chunk_at_once(ctx, &input[range.clone()], fields, opts, &mut scratch) {
+                match chunk_at_once(ctx, &input[range.clone()], &trie, fields, opts, &mut scratch) {
                     Ok(Some(out)) => Ok((out, Vec::new())),
                     // Invalid UTF-8 in the chunk: each line is checked on its own.
-                    Ok(None) | Err(Failure::Syntax(_)) => chunk_by_line(ctx, input, range, fields, opts, bad, &mut scratch),
+                    Ok(None) | Err(Failure::Syntax(_)) => chunk_by_line(ctx, input, range, &trie, fields, opts, bad, &mut scratch),
                     Err(e) => Err(e),
                 }
             })?;
@@ -122,8 +126,6 @@ pub fn columns_with(
 struct Builder {
     columns: Vec<ColumnBuilder>,
     rows: usize,
-    /// Per field, the value entry of its first step in the current record.
-    firsts: Vec<Option<usize>>,
 }
 
 struct ColumnBuilder {
@@ -149,45 +151,7 @@ impl Builder {
                 interner: Interner::default(),
             })
             .collect();
-        Builder { columns, rows: 0, firsts: Vec::new() }
-    }
-
-    /// Appends the row of the record whose value starts at entry `k`. On an error some columns may
-    /// have the row already: the caller truncates them back.
-    fn push_row(
-        &mut self,
-        nav: &Navigator,
-        k: usize,
-        fields: &[(Pointer, ColumnType)],
-        key_scratch: &mut Vec<u8>,
-        unescaped: &mut Vec<u8>,
-    ) -> JResult<()> {
-        // Objects (the usual record): one pass over the members finds every field's first step.
-        self.firsts.clear();
-        self.firsts.resize(fields.len(), None);
-        let object = nav.byte(k) == b'{';
-        if object {
-            let firsts = &mut self.firsts;
-            nav.members(k, key_scratch, |key, value| {
-                for (slot, (pointer, _)) in firsts.iter_mut().zip(fields) {
-                    if pointer.steps.first().is_some_and(|s| s.key.as_bytes() == key) {
-                        *slot = Some(value);
-                    }
-                }
-            })?;
-        }
-        for (((pointer, _), col), first) in fields.iter().zip(&mut self.columns).zip(&self.firsts) {
-            let found = match (object, pointer.steps.split_first()) {
-                (true, Some((_, rest))) => match *first {
-                    Some(v) => nav.find(v, rest, key_scratch)?,
-                    None => None,
-                },
-                _ => nav.find(k, &pointer.steps, key_scratch)?,
-            };
-            push_value(col, nav, found, unescaped)?;
-        }
-        self.rows += 1;
-        Ok(())
+        Builder { columns, rows: 0 }
     }
 
     /// Makes room for `rows` more rows.
@@ -250,6 +214,7 @@ impl Builder {
 fn chunk_at_once(
     ctx: &JobCtx,
     text: &[u8],
+    trie: &Trie,
     fields: &[(Pointer, ColumnType)],
     opts: ParseOptions,
     scratch: &mut Scratch,
@@ -264,52 +229,41 @@ fn chunk_at_once(
         return Ok(None);
     }
     let positions = &scratch.index.positions;
-    let mut jumps = std::mem::take(&mut scratch.jumps);
-    jumps.clear();
-    jumps.resize(positions.len(), 0);
     let walker = Walker::new(text, &scratch.index, opts.max_depth);
-    let mut starts = Vec::new();
+    let mut out = Builder::new(fields);
+    // About 100 bytes a record or more: a first guess that saves most regrowth.
+    out.reserve(text.len() / 128 + 1);
+    let mut sink = FieldSink::new(trie, text);
     let mut k = 0;
     while k < positions.len() {
         ctx.checkpoint()?;
-        let next = match walker.value(ctx, k, &mut scratch.stack, &mut JumpSink { jumps: &mut jumps }) {
+        let next = match walker.value(ctx, k, &mut scratch.stack, &mut sink) {
             Ok(next) => next,
-            Err(e) => {
-                scratch.jumps = jumps;
-                return recoverable(e);
-            }
+            Err(e) => return recoverable(e),
         };
         // The value must end on its first line, and the next one start on a later line.
         let first = positions[k] as usize;
         let line_end = memchr::memchr(b'\n', &text[first..]).map_or(text.len(), |i| first + i);
         let last = positions[next - 1] as usize;
         if last >= line_end || positions.get(next).is_some_and(|&p| (p as usize) < line_end) {
-            scratch.jumps = jumps;
             return Ok(None);
         }
-        starts.push(k);
-        k = next;
-    }
-    scratch.jumps = jumps;
-    let nav = Navigator::new(text, scratch, opts);
-    let mut out = Builder::new(fields);
-    out.reserve(starts.len());
-    let mut key_scratch = Vec::new();
-    let mut unescaped = Vec::new();
-    for k in starts {
-        if let Err(e) = out.push_row(&nav, k, fields, &mut key_scratch, &mut unescaped) {
+        if let Err(e) = sink.push_row(&mut out) {
             return recoverable(e);
         }
+        k = next;
     }
     Ok(Some(out))
 }
 
 /// The rows of the lines in `range`, one line at a time. A bad line fails the chunk with `Fail`
 /// (errors in `input` offsets), else it adds no row and, with `Collect`, its error.
+#[allow(clippy::too_many_arguments)]
 fn chunk_by_line(
     ctx: &JobCtx,
     input: &[u8],
     range: Range<usize>,
+    trie: &Trie,
     fields: &[(Pointer, ColumnType)],
     opts: ParseOptions,
     bad: BadLine,
@@ -317,8 +271,6 @@ fn chunk_by_line(
 ) -> JResult<(Builder, Vec<CoreError>)> {
     let mut out = Builder::new(fields);
     let mut errors = Vec::new();
-    let mut key_scratch = Vec::new();
-    let mut unescaped = Vec::new();
     // Line numbers only matter for collected errors (the others are located from their offset).
     let first_line = match bad {
         BadLine::Collect => 1 + memchr::memchr_iter(b'\n', &input[..range.start]).count(),
@@ -327,11 +279,12 @@ fn chunk_by_line(
     for line in Lines::within(input, range, first_line) {
         ctx.checkpoint()?;
         let text = &input[line.start..line.end];
+        let mut sink = FieldSink::new(trie, text);
         let rows = out.rows;
         let row = if bad == BadLine::Fail { Ok(()) } else { utf8::validate_utf8(ctx, text) }
             .and_then(|()| structural::structural_index(ctx, text, &mut scratch.index))
-            .and_then(|()| index_jumps(ctx, text, scratch, opts))
-            .and_then(|()| out.push_row(&Navigator::new(text, scratch, opts), 0, fields, &mut key_scratch, &mut unescaped));
+            .and_then(|()| walk_document(ctx, text, scratch, opts, &mut sink))
+            .and_then(|()| sink.push_row(&mut out));
         match (row, bad) {
             (Ok(()), _) => {}
             (Err(Failure::Other(e)), _) => return Err(Failure::Other(e)),
@@ -346,55 +299,288 @@ fn chunk_by_line(
     Ok((out, errors))
 }
 
-/// Appends one row: `found` is the structural entry of the field's value, if present.
-fn push_value(col: &mut ColumnBuilder, nav: &Navigator, found: Option<usize>, unescaped: &mut Vec<u8>) -> JResult<()> {
-    let first = found.map(|k| nav.byte(k));
-    let number = match (first, found) {
-        (Some(b'-' | b'0'..=b'9'), Some(k)) => nav.number_at(k),
-        _ => None,
-    };
-    let column = &mut col.column;
-    let valid = match &mut column.values {
-        ColumnValues::F64(v) => {
-            v.push(number.unwrap_or(f64::NAN));
-            number.is_some()
+/// The fields' pointers as a trie in depth-first order: node 0 is the record itself, and the
+/// nodes below node `n` are `n + 1..n + size[n]`, so forgetting a subtree is one range.
+struct Trie {
+    /// Per node: the pointer step that leads to it from its parent (unused for the root).
+    keys: Vec<Vec<u8>>,
+    /// Per node: the array element that step selects, if it is an index.
+    indices: Vec<Option<usize>>,
+    children: Vec<Vec<u32>>,
+    size: Vec<u32>,
+    /// Per field: its node.
+    field_node: Vec<u32>,
+}
+
+impl Trie {
+    fn new(fields: &[(Pointer, ColumnType)]) -> Trie {
+        // Built as a tree first, then numbered in depth-first order.
+        struct Tmp {
+            key: Vec<u8>,
+            index: Option<usize>,
+            children: Vec<usize>,
         }
-        ColumnValues::F32(v) => {
-            v.push(number.map_or(f32::NAN, |n| n as f32));
-            number.is_some()
+        let mut tmp = vec![Tmp { key: Vec::new(), index: None, children: Vec::new() }];
+        let mut ends = Vec::with_capacity(fields.len());
+        for (pointer, _) in fields {
+            let mut n = 0;
+            for step in &pointer.steps {
+                let found = tmp[n].children.iter().copied().find(|&c| tmp[c].key == step.key.as_bytes());
+                n = match found {
+                    Some(c) => c,
+                    None => {
+                        tmp.push(Tmp { key: step.key.as_bytes().to_vec(), index: step.index, children: Vec::new() });
+                        let c = tmp.len() - 1;
+                        tmp[n].children.push(c);
+                        c
+                    }
+                };
+            }
+            ends.push(n);
         }
-        ColumnValues::I32(v) => {
-            let int = number.filter(|n| n.fract() == 0.0 && *n >= i32::MIN as f64 && *n <= i32::MAX as f64);
-            v.push(int.map_or(0, |n| n as i32));
-            int.is_some()
+        let mut order = vec![0u32; tmp.len()];
+        let mut trie =
+            Trie { keys: Vec::new(), indices: Vec::new(), children: Vec::new(), size: Vec::new(), field_node: Vec::new() };
+        fn visit(t: &[Tmp], n: usize, order: &mut [u32], trie: &mut Trie) {
+            let id = trie.keys.len();
+            order[n] = id as u32;
+            trie.keys.push(t[n].key.clone());
+            trie.indices.push(t[n].index);
+            trie.children.push(Vec::new());
+            trie.size.push(0);
+            for &c in &t[n].children {
+                let child = trie.keys.len() as u32;
+                trie.children[id].push(child);
+                visit(t, c, order, trie);
+            }
+            trie.size[id] = (trie.keys.len() - id) as u32;
         }
-        ColumnValues::Bool(v) => {
-            let b = match first {
-                Some(b't') => Some(1),
-                Some(b'f') => Some(0),
+        visit(&tmp, 0, &mut order, &mut trie);
+        trie.field_node = ends.iter().map(|&n| order[n]).collect();
+        trie
+    }
+
+    /// The child of `node` reached by member `key`.
+    #[inline(always)]
+    fn child_by_key(&self, node: u32, key: &[u8]) -> Option<u32> {
+        self.children[node as usize].iter().copied().find(|&c| same_key(&self.keys[c as usize], key))
+    }
+}
+
+/// `a == b`, without a library call for the short keys records have (mostly a length mismatch).
+#[inline(always)]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && (a.len() > 16 || a.iter().zip(b).all(|(x, y)| x == y)) && (a.len() <= 16 || a == b)
+}
+
+/// What a field's node last saw in the current record.
+#[derive(Clone, Copy)]
+enum Slot {
+    Missing,
+    /// A number token: input offset and length (converted only if it is still there at the end).
+    Number(u32, u32),
+    True,
+    False,
+    /// A string's raw content (still escaped): input offset and length.
+    Str(u32, u32),
+    /// `null`, an object or an array.
+    Other,
+}
+
+/// Open containers the sink follows: those on the way to some field.
+#[derive(Clone, Copy)]
+struct Open {
+    node: u32,
+    object: bool,
+    /// Arrays: the index of the next element.
+    next: u32,
+}
+
+/// A walk sink that picks the fields out of each record as the walker checks it.
+struct FieldSink<'t, 'a> {
+    trie: &'t Trie,
+    input: &'a [u8],
+    slots: Vec<Slot>,
+    open: Vec<Open>,
+    /// Depth inside a container that leads to no field (0: outside any).
+    skip: u32,
+    /// The node of the member whose key was just read, if it leads to a field.
+    pending: Option<u32>,
+    key_scratch: Vec<u8>,
+    unescaped: Vec<u8>,
+}
+
+impl<'t, 'a> FieldSink<'t, 'a> {
+    fn new(trie: &'t Trie, input: &'a [u8]) -> Self {
+        FieldSink {
+            trie,
+            input,
+            slots: vec![Slot::Missing; trie.keys.len()],
+            open: Vec::new(),
+            skip: 0,
+            pending: None,
+            key_scratch: Vec::new(),
+            unescaped: Vec::new(),
+        }
+    }
+
+    /// The node of the value that comes now (the walk is not inside a skipped subtree).
+    #[inline(always)]
+    fn value_node(&mut self) -> Option<u32> {
+        match self.open.last_mut() {
+            None => Some(0),
+            Some(o) if o.object => self.pending.take(),
+            Some(o) => {
+                let i = o.next as usize;
+                o.next += 1;
+                self.trie.children[o.node as usize].iter().copied().find(|&c| self.trie.indices[c as usize] == Some(i))
+            }
+        }
+    }
+
+    /// Node `n` now holds `slot`, and everything below it is gone (a later duplicate member
+    /// replaces the whole earlier value, as in `JSON.parse`).
+    #[inline(always)]
+    fn set(&mut self, n: u32, slot: Slot) {
+        let n = n as usize;
+        let end = n + self.trie.size[n] as usize;
+        self.slots[n] = slot;
+        for s in &mut self.slots[n + 1..end] {
+            *s = Slot::Missing;
+        }
+    }
+
+    #[inline(always)]
+    fn scalar(&mut self, slot: Slot) {
+        if self.skip == 0 {
+            if let Some(n) = self.value_node() {
+                self.set(n, slot);
+            }
+        }
+    }
+
+    /// Appends the record just walked as one row. On an error some columns may have the row
+    /// already: the caller truncates them back.
+    fn push_row(&mut self, out: &mut Builder) -> JResult<()> {
+        for (col, &node) in out.columns.iter_mut().zip(&self.trie.field_node) {
+            let slot = self.slots[node as usize];
+            let number = match slot {
+                Slot::Number(at, len) => Some(number::to_f64(&self.input[at as usize..(at + len) as usize])),
                 _ => None,
             };
-            v.push(b.unwrap_or(0));
-            b.is_some()
-        }
-        ColumnValues::Str(s) => {
-            let raw = match (first, found) {
-                (Some(b'"'), Some(k)) => Some(nav.string_at(k)),
-                _ => None,
-            };
-            let valid = raw.is_some();
-            let id = match raw {
-                Some((raw, offset)) => {
-                    unescaped.clear();
-                    let kind = string::unescape_into(raw, offset, unescaped)?;
-                    col.interner.intern(&mut s.table, unescaped, kind)
+            let column = &mut col.column;
+            let valid = match &mut column.values {
+                ColumnValues::F64(v) => {
+                    v.push(number.unwrap_or(f64::NAN));
+                    number.is_some()
                 }
-                None => col.interner.intern(&mut s.table, b"", StrKind::Ascii),
+                ColumnValues::F32(v) => {
+                    v.push(number.map_or(f32::NAN, |n| n as f32));
+                    number.is_some()
+                }
+                ColumnValues::I32(v) => {
+                    let int = number.filter(|n| n.fract() == 0.0 && *n >= i32::MIN as f64 && *n <= i32::MAX as f64);
+                    v.push(int.map_or(0, |n| n as i32));
+                    int.is_some()
+                }
+                ColumnValues::Bool(v) => {
+                    let b = match slot {
+                        Slot::True => Some(1),
+                        Slot::False => Some(0),
+                        _ => None,
+                    };
+                    v.push(b.unwrap_or(0));
+                    b.is_some()
+                }
+                ColumnValues::Str(s) => {
+                    let id = match slot {
+                        Slot::Str(at, len) => {
+                            let (at, len) = (at as usize, len as usize);
+                            self.unescaped.clear();
+                            let kind = string::unescape_into(&self.input[at..at + len], at, &mut self.unescaped)?;
+                            col.interner.intern(&mut s.table, &self.unescaped, kind)
+                        }
+                        _ => col.interner.intern(&mut s.table, b"", StrKind::Ascii),
+                    };
+                    s.ids.push(id);
+                    matches!(slot, Slot::Str(..))
+                }
             };
-            s.ids.push(id);
-            valid
+            column.valid.push(u8::from(valid));
         }
-    };
-    column.valid.push(u8::from(valid));
-    Ok(())
+        out.rows += 1;
+        Ok(())
+    }
+}
+
+impl Sink for FieldSink<'_, '_> {
+    #[inline(always)]
+    fn open(&mut self, object: bool, _k: usize) -> u32 {
+        if self.skip > 0 {
+            self.skip += 1;
+            return 0;
+        }
+        match self.value_node() {
+            Some(n) => {
+                self.set(n, Slot::Other);
+                if self.trie.children[n as usize].is_empty() {
+                    self.skip = 1;
+                } else {
+                    self.open.push(Open { node: n, object, next: 0 });
+                    self.pending = None;
+                }
+            }
+            None => self.skip = 1,
+        }
+        0
+    }
+
+    #[inline(always)]
+    fn close(&mut self, _object: bool, _slot: u32, _count: u32, _next: usize) {
+        if self.skip > 0 {
+            self.skip -= 1;
+        } else {
+            self.open.pop();
+        }
+    }
+
+    #[inline(always)]
+    fn key(&mut self, s: RawString) -> JResult<()> {
+        if self.skip > 0 {
+            return Ok(());
+        }
+        let Some(o) = self.open.last() else { return Ok(()) };
+        let key: &[u8] = if s.escaped {
+            self.key_scratch.clear();
+            string::unescape_into(s.raw, s.offset, &mut self.key_scratch)?;
+            &self.key_scratch
+        } else {
+            s.raw
+        };
+        self.pending = self.trie.child_by_key(o.node, key);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn string(&mut self, s: RawString) -> JResult<()> {
+        self.scalar(Slot::Str(s.offset as u32, s.raw.len() as u32));
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn number(&mut self, token: &[u8]) {
+        if self.skip == 0 {
+            let at = token.as_ptr() as usize - self.input.as_ptr() as usize;
+            self.scalar(Slot::Number(at as u32, token.len() as u32));
+        }
+    }
+
+    #[inline(always)]
+    fn literal(&mut self, tag: Tag) {
+        self.scalar(match tag {
+            Tag::True => Slot::True,
+            Tag::False => Slot::False,
+            _ => Slot::Other,
+        });
+    }
 }

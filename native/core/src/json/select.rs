@@ -8,7 +8,6 @@
 use super::document::{prepare, walk_document, Scratch};
 use super::error::JResult;
 use super::pointer::{Pointer, Step};
-use super::number;
 use super::string;
 use super::structural;
 use super::tape::{Tag, Tape, TapeBuilder};
@@ -68,27 +67,19 @@ impl<'a> Navigator<'a> {
         }
     }
 
-    pub(crate) fn byte(&self, k: usize) -> u8 {
+    fn byte(&self, k: usize) -> u8 {
         let w = &self.walker;
         w.positions.get(k).and_then(|&p| w.input.get(p as usize)).copied().unwrap_or(0)
     }
 
-    pub(crate) fn offset(&self, k: usize) -> usize {
+    fn offset(&self, k: usize) -> usize {
         self.walker.positions.get(k).map_or(self.walker.input.len(), |&p| p as usize)
     }
 
     /// The raw content and content offset of the string at entry `k`.
-    pub(crate) fn string_at(&self, k: usize) -> (&'a [u8], usize) {
+    fn string_at(&self, k: usize) -> (&'a [u8], usize) {
         let start = self.offset(k) + 1;
         (self.walker.input.get(start..self.offset(k + 1)).unwrap_or_default(), start)
-    }
-
-    /// The value of the number at entry `k`.
-    pub(crate) fn number_at(&self, k: usize) -> Option<f64> {
-        let input = self.walker.input;
-        let start = self.offset(k);
-        let end = number::scan(input, start).ok()?;
-        Some(number::to_f64(&input[start..end]))
     }
 
     /// The entry after the value starting at entry `k`.
@@ -114,7 +105,7 @@ impl<'a> Navigator<'a> {
 
     /// Calls `f` with the (unescaped) key and the value entry of each member of the object at
     /// entry `k`, in order.
-    pub(crate) fn members(&self, k: usize, scratch: &mut Vec<u8>, mut f: impl FnMut(&[u8], usize)) -> JResult<()> {
+    fn members(&self, k: usize, scratch: &mut Vec<u8>, mut f: impl FnMut(&[u8], usize)) -> JResult<()> {
         let mut e = k + 1;
         if self.byte(e) == b'}' {
             return Ok(());
@@ -148,7 +139,7 @@ impl<'a> Navigator<'a> {
     }
 
     /// The value at `steps` below entry `k`, or `None`. `*` steps are not followed here.
-    pub(crate) fn find(&self, mut k: usize, steps: &[Step], scratch: &mut Vec<u8>) -> JResult<Option<usize>> {
+    fn find(&self, mut k: usize, steps: &[Step], scratch: &mut Vec<u8>) -> JResult<Option<usize>> {
         for step in steps {
             let next = match self.byte(k) {
                 b'{' => self.member(k, step.key.as_bytes(), scratch)?,
