@@ -1,8 +1,9 @@
 //! Cumulative sum, deterministic for any thread count and SIMD level.
 //!
 //! The input is cut into fixed chunks of `CHUNK` elements (whatever the pool size, and also when
-//! run inline). Pass 1 computes the compensated total of each chunk but the last; the totals are combined in order,
-//! compensated, into each chunk's starting offset. Pass 2 scans each chunk from zero in groups of
+//! run inline). Each chunk's compensated total is taken (but the last's) and combined in chunk
+//! order, compensated, into the next chunk's starting offset; right after its total, while it is
+//! still in L2, each chunk is scanned from zero in groups of
 //! eight: an in-group inclusive prefix in three shifted adds (Hillis–Steele, zeros shifted in),
 //! then a running total that advances once per sixteen elements; each output is
 //! `offset + running + prefix`, rounded once to the element type.
@@ -21,6 +22,7 @@ use super::{Element, BLOCK};
 use crate::error::CoreResult;
 use crate::runtime::JobCtx;
 use crate::simd::{level, SimdLevel};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 const CHUNK: usize = 1 << 16;
 
@@ -249,29 +251,175 @@ const STAGE: usize = 1024;
 
 /// `out[i] = x[0] + ... + x[i]`, accumulated in f64 and rounded once to `T`.
 /// `x` is `Some` for a separate input and `None` to scan `out` in place.
+///
+/// One pass over memory: each chunk's total is taken just before the chunk is scanned, so the
+/// scan reads it again from L2 (a chunk is 512 KiB of f64) instead of from memory. Chunks go to
+/// the pool threads in order, and a chunk's offset is its predecessor's offset plus the
+/// predecessor's total, combined in chunk order whichever thread took them: the same operations
+/// in the same order as two separate passes, so the same bits for every pool size.
 pub fn cumsum<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreResult<()> {
-    // The last chunk's total is never an offset: pass 1 skips it (so one chunk needs no pass 1).
-    let totals = {
-        let src: &[T] = x.unwrap_or(out);
-        let before_last = src.len().saturating_sub(1) / CHUNK * CHUNK;
-        ctx.map_chunks(before_last, CHUNK, |r| chunk_total(&src[r]))?
-    };
-    let mut offsets = Vec::with_capacity(totals.len());
-    let mut acc = Compensated::default();
-    let mut plain = 0.0f64;
-    for t in &totals {
-        // Past an infinity or NaN the compensation is meaningless; the plain offset propagates it.
-        offsets.push(offset(acc, plain));
-        acc.add(t.sum);
-        acc.add(t.carry);
-        plain += t.sum;
+    if let Some(x) = x {
+        debug_assert_eq!(x.len(), out.len());
     }
-    offsets.push(offset(acc, plain));
-    ctx.for_each_chunk_mut(out, CHUNK, |start, piece| {
-        let (base, carry) = offsets[start / CHUNK];
-        let src = x.map(|x| &x[start..start + piece.len()]);
-        scan_chunk(src, piece, base, carry);
-    })
+    let n = out.len();
+    let chunks = n.div_ceil(CHUNK);
+    let workers = if ctx.is_parallel() { rayon::current_num_threads().min(chunks) } else { 1 };
+    if workers <= 1 {
+        let mut prefix = Prefix::default();
+        for (i, piece) in out.chunks_mut(CHUNK).enumerate() {
+            ctx.checkpoint()?;
+            let src = x.map(|x| &x[i * CHUNK..i * CHUNK + piece.len()]);
+            let (base, carry) = prefix.offset();
+            if i + 1 < chunks {
+                prefix.add(chunk_total(src.unwrap_or(piece)));
+            }
+            scan_chunk(src, piece, base, carry);
+        }
+        return Ok(());
+    }
+    let chain = Chain::new(chunks);
+    let dst = SharedOut { ptr: out.as_mut_ptr(), len: n };
+    let work = || -> CoreResult<()> {
+        let _guard = chain.abort_on_unwind();
+        loop {
+            let Some(i) = chain.take() else { return Ok(()) };
+            if let Err(e) = ctx.checkpoint() {
+                chain.abort();
+                return Err(e);
+            }
+            let range = i * CHUNK..((i + 1) * CHUNK).min(n);
+            // SAFETY: `take` hands out each chunk index once, so this task alone touches these
+            // positions of `out`; `out` outlives the parallel section.
+            let piece = unsafe { dst.slice(range.clone()) };
+            let src = x.map(|x| &x[range]);
+            let total = (i + 1 < chunks).then(|| chunk_total(src.unwrap_or(piece)));
+            let Some(prefix) = chain.wait_for(i) else { return Ok(()) };
+            let (base, carry) = prefix.offset();
+            if let Some(total) = total {
+                let mut next = prefix;
+                next.add(total);
+                chain.publish(i, next);
+            }
+            scan_chunk(src, piece, base, carry);
+        }
+    };
+    ctx.run_workers(workers, work)
+}
+
+/// The compensated sum of the chunks so far, and their plain sum (which carries an infinity or
+/// NaN, past which the compensation means nothing).
+#[derive(Clone, Copy, Default)]
+struct Prefix {
+    acc: Compensated,
+    plain: f64,
+}
+
+impl Prefix {
+    fn add(&mut self, t: Compensated) {
+        self.acc.add(t.sum);
+        self.acc.add(t.carry);
+        self.plain += t.sum;
+    }
+
+    fn offset(&self) -> (f64, f64) {
+        offset(self.acc, self.plain)
+    }
+}
+
+/// The chunks' prefixes as the threads finish them: chunk `i`'s entry is the prefix of chunks
+/// `0..=i`, set once, then read by whichever thread takes chunk `i + 1`.
+struct Chain {
+    next: AtomicUsize,
+    ready: Vec<AtomicBool>,
+    prefixes: Vec<[AtomicU64; 3]>,
+    aborted: AtomicBool,
+}
+
+impl Chain {
+    fn new(chunks: usize) -> Self {
+        Chain {
+            next: AtomicUsize::new(0),
+            ready: (0..chunks).map(|_| AtomicBool::new(false)).collect(),
+            prefixes: (0..chunks).map(|_| [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]).collect(),
+            aborted: AtomicBool::new(false),
+        }
+    }
+
+    /// The next chunk to do, in order; `None` when all are taken or the scan stopped.
+    fn take(&self) -> Option<usize> {
+        if self.aborted.load(Ordering::Relaxed) {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        (i < self.ready.len()).then_some(i)
+    }
+
+    fn publish(&self, i: usize, p: Prefix) {
+        let slot = &self.prefixes[i];
+        slot[0].store(p.acc.sum.to_bits(), Ordering::Relaxed);
+        slot[1].store(p.acc.carry.to_bits(), Ordering::Relaxed);
+        slot[2].store(p.plain.to_bits(), Ordering::Relaxed);
+        self.ready[i].store(true, Ordering::Release);
+    }
+
+    /// The prefix before chunk `i`, once its predecessor is published; `None` if the scan stopped
+    /// (a cancel or a panic elsewhere). The predecessor was taken before `i` by a thread that is
+    /// running it now, so the wait is short and always ends.
+    fn wait_for(&self, i: usize) -> Option<Prefix> {
+        if i == 0 {
+            return Some(Prefix::default());
+        }
+        let mut spins = 0u32;
+        while !self.ready[i - 1].load(Ordering::Acquire) {
+            if self.aborted.load(Ordering::Relaxed) {
+                return None;
+            }
+            spins += 1;
+            if spins < 1 << 10 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let slot = &self.prefixes[i - 1];
+        let f = |k: usize| f64::from_bits(slot[k].load(Ordering::Relaxed));
+        Some(Prefix { acc: Compensated { sum: f(0), carry: f(1) }, plain: f(2) })
+    }
+
+    fn abort(&self) {
+        self.aborted.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops the others if this thread unwinds (they would wait for its chunk forever).
+    fn abort_on_unwind(&self) -> impl Drop + '_ {
+        struct Guard<'c>(&'c Chain);
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.abort();
+                }
+            }
+        }
+        Guard(self)
+    }
+}
+
+/// `out` for tasks that write disjoint chunks of it.
+struct SharedOut<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: tasks only reach `out` through `slice`, each for chunks handed to it alone.
+unsafe impl<T: Send> Sync for SharedOut<T> {}
+
+impl<T> SharedOut<T> {
+    /// SAFETY: `r` is in bounds and no other task touches it while the slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, r: std::ops::Range<usize>) -> &mut [T] {
+        debug_assert!(r.start <= r.end && r.end <= self.len);
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r.start), r.len()) }
+    }
 }
 
 /// One chunk: f64 data is scanned where it lies; f32 data, and f64 scanned in place, go through a
@@ -339,6 +487,20 @@ mod tests {
             let mut got = y.clone();
             pool.install(|| cumsum(&JobCtx::for_pool(&state), None, &mut got)).unwrap();
             assert!(got.iter().zip(&inline).all(|(a, b)| a.to_bits() == b.to_bits()), "threads={threads}");
+        }
+    }
+
+    #[test]
+    fn a_cancelled_scan_stops_on_every_pool_without_waiting_forever() {
+        let x = vec![1.0f64; CHUNK * 9 + 3];
+        for threads in [1, 2, 4] {
+            let state = JobState::new();
+            assert!(state.start());
+            state.cancel();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut out = vec![0.0; x.len()];
+            let err = pool.install(|| cumsum(&JobCtx::for_pool(&state), Some(&x), &mut out)).unwrap_err();
+            assert_eq!(err.code, crate::error::ErrorCode::Aborted, "threads={threads}");
         }
     }
 

@@ -96,6 +96,20 @@ impl<'a> JobCtx<'a> {
         })
     }
 
+    /// Runs `f` as `workers` tasks at once over the pool (for work that hands itself out, such as a
+    /// scan whose chunks go to threads in order), charging each like a `map_chunks` piece, and
+    /// returns the first error. Inline (or with one worker) it runs `f` once here.
+    pub fn run_workers<F>(&self, workers: usize, f: F) -> CoreResult<()>
+    where
+        F: Fn() -> CoreResult<()> + Sync,
+    {
+        if !self.parallel || workers <= 1 {
+            return f();
+        }
+        let results: Vec<CoreResult<()>> = (0..workers).into_par_iter().map(|_| self.timed(&f)).collect();
+        results.into_iter().collect()
+    }
+
     /// Charges the time of a piece run on a pool thread other than the job's own (whose whole run is
     /// charged by the runtime) to that thread's busy clock.
     fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
