@@ -2,9 +2,9 @@
 //!
 //! Each chunk of lines is indexed in one stage 1 pass and each record checked by one walk whose
 //! sink ([`FieldSink`]) matches the fields' pointers as it goes: the pointers form a trie, the
-//! sink follows it down the containers that lead to a field (and ignores every other subtree), and
-//! keeps the last value each field's node saw. At the record's end those values go straight into
-//! their columns. A chunk with a bad record is redone line by line, which finds the error (or,
+//! sink follows it down the containers that lead to a field (the walker only checks every other
+//! subtree, without the sink), and keeps the last value each field's node saw. At the record's
+//! end those values go straight into their columns. A chunk with a bad record is redone line by line, which finds the error (or,
 //! with `BadLine::Skip`/`Collect`, drops just that record).
 //! Missing fields, `null`, and values of another type are invalid rows (mask 0; the value is NaN
 //! for floats, 0 for integers and booleans, the empty string for strings).
@@ -402,8 +402,6 @@ struct FieldSink<'t, 'a> {
     input: &'a [u8],
     slots: Vec<Slot>,
     open: Vec<Open>,
-    /// Depth inside a container that leads to no field (0: outside any).
-    skip: u32,
     /// The node of the member whose key was just read, if it leads to a field.
     pending: Option<u32>,
     key_scratch: Vec<u8>,
@@ -417,14 +415,13 @@ impl<'t, 'a> FieldSink<'t, 'a> {
             input,
             slots: vec![Slot::Missing; trie.keys.len()],
             open: Vec::new(),
-            skip: 0,
             pending: None,
             key_scratch: Vec::new(),
             unescaped: Vec::new(),
         }
     }
 
-    /// The node of the value that comes now (the walk is not inside a skipped subtree).
+    /// The node of the value that comes now.
     #[inline(always)]
     fn value_node(&mut self) -> Option<u32> {
         match self.open.last_mut() {
@@ -452,10 +449,8 @@ impl<'t, 'a> FieldSink<'t, 'a> {
 
     #[inline(always)]
     fn scalar(&mut self, slot: Slot) {
-        if self.skip == 0 {
-            if let Some(n) = self.value_node() {
-                self.set(n, slot);
-            }
+        if let Some(n) = self.value_node() {
+            self.set(n, slot);
         }
     }
 
@@ -514,41 +509,31 @@ impl<'t, 'a> FieldSink<'t, 'a> {
 }
 
 impl Sink for FieldSink<'_, '_> {
+    /// Containers that lead to no field are only checked (by the walker, without this sink).
     #[inline(always)]
-    fn open(&mut self, object: bool, _k: usize) -> u32 {
-        if self.skip > 0 {
-            self.skip += 1;
-            return 0;
+    fn descend(&mut self, object: bool, _k: usize) -> bool {
+        let Some(n) = self.value_node() else { return false };
+        self.set(n, Slot::Other);
+        if self.trie.children[n as usize].is_empty() {
+            return false;
         }
-        match self.value_node() {
-            Some(n) => {
-                self.set(n, Slot::Other);
-                if self.trie.children[n as usize].is_empty() {
-                    self.skip = 1;
-                } else {
-                    self.open.push(Open { node: n, object, next: 0 });
-                    self.pending = None;
-                }
-            }
-            None => self.skip = 1,
-        }
+        self.open.push(Open { node: n, object, next: 0 });
+        self.pending = None;
+        true
+    }
+
+    #[inline(always)]
+    fn open(&mut self, _object: bool, _k: usize) -> u32 {
         0
     }
 
     #[inline(always)]
     fn close(&mut self, _object: bool, _slot: u32, _count: u32, _next: usize) {
-        if self.skip > 0 {
-            self.skip -= 1;
-        } else {
-            self.open.pop();
-        }
+        self.open.pop();
     }
 
     #[inline(always)]
     fn key(&mut self, s: RawString) -> JResult<()> {
-        if self.skip > 0 {
-            return Ok(());
-        }
         let Some(o) = self.open.last() else { return Ok(()) };
         let key: &[u8] = if s.escaped {
             self.key_scratch.clear();
@@ -569,10 +554,8 @@ impl Sink for FieldSink<'_, '_> {
 
     #[inline(always)]
     fn number(&mut self, token: &[u8]) {
-        if self.skip == 0 {
-            let at = token.as_ptr() as usize - self.input.as_ptr() as usize;
-            self.scalar(Slot::Number(at as u32, token.len() as u32));
-        }
+        let at = token.as_ptr() as usize - self.input.as_ptr() as usize;
+        self.scalar(Slot::Number(at as u32, token.len() as u32));
     }
 
     #[inline(always)]

@@ -14,7 +14,6 @@ use crate::runtime::JobCtx;
 pub(crate) struct Scratch {
     pub index: StructuralIndex,
     pub stack: Vec<Frame>,
-    pub jumps: Vec<u32>,
 }
 
 /// Drops a leading BOM, validates the UTF-8 of the rest and builds its structural index.

@@ -1,17 +1,19 @@
 //! `select`: the values at a set of pointers, without building the rest of the document.
 //!
-//! The document is fully checked first (so `select` fails exactly when `parse_to_tape` does) with a
-//! walk that records where each container ends. Each pointer then hops over the structural index:
-//! an unselected subtree costs one lookup, whatever its size. Only selected values are walked into
-//! the tape.
+//! The document is fully checked (so `select` fails exactly when `parse_to_tape` does) by one
+//! walk whose sink ([`SelectSink`]) follows the selectors as it goes: their steps form a trie, and
+//! for every value the walk reaches along a trie path the sink records a small *instance* (the
+//! value's structural entry, and the instances of its matched members or elements). Subtrees off
+//! every path are only checked. Afterwards each selector is read off the instances (a duplicate
+//! member replaced the earlier instance, as `JSON.parse` keeps the last), and only the selected
+//! values are walked again, into the tape.
 
 use super::document::{prepare, walk_document, Scratch};
 use super::error::JResult;
 use super::pointer::{Pointer, Step};
 use super::string;
-use super::structural;
 use super::tape::{Tag, Tape, TapeBuilder};
-use super::walker::{Frame, JumpSink, Walker};
+use super::walker::{Frame, RawString, Sink, Walker};
 use super::ParseOptions;
 use crate::error::CoreResult;
 use crate::runtime::JobCtx;
@@ -22,13 +24,18 @@ use crate::runtime::JobCtx;
 pub fn select(ctx: &JobCtx, input: &[u8], selectors: &[Pointer], opts: ParseOptions) -> CoreResult<Tape> {
     let mut scratch = Scratch::default();
     let mut builder = TapeBuilder::default();
+    let trie = Trie::new(selectors);
     let run = |scratch: &mut Scratch, builder: &mut TapeBuilder| -> JResult<()> {
         let (text, bom) = prepare(ctx, input, scratch)?;
-        index_jumps(ctx, text, scratch, opts).map_err(|e| e.shifted(bom))?;
-        let nav = Navigator::new(text, scratch, opts);
-        let mut stack = Vec::new();
-        for pointer in selectors {
-            nav.select_into(ctx, 0, &pointer.steps, builder, &mut stack).map_err(|e| e.shifted(bom))?;
+        let mut sink = SelectSink::new(&trie);
+        walk_document(ctx, text, scratch, opts, &mut sink).map_err(|e| e.shifted(bom))?;
+        let walker = Walker::new(text, &scratch.index, opts.max_depth);
+        let mut emit = Emit { ctx, walker, insts: &sink.insts, stack: Vec::new() };
+        for (pointer, nodes) in selectors.iter().zip(&trie.paths) {
+            match sink.root {
+                Some(root) => emit.selection(root, &pointer.steps, nodes, builder).map_err(|e| e.shifted(bom))?,
+                None => builder.push_tag(Tag::Missing),
+            }
         }
         Ok(())
     };
@@ -36,160 +43,264 @@ pub fn select(ctx: &JobCtx, input: &[u8], selectors: &[Pointer], opts: ParseOpti
     Ok(builder.tape)
 }
 
-/// Checks the indexed document and fills `scratch.jumps`. Errors are in `text` offsets.
-pub(crate) fn index_jumps(ctx: &JobCtx, text: &[u8], scratch: &mut Scratch, opts: ParseOptions) -> JResult<()> {
-    let mut jumps = std::mem::take(&mut scratch.jumps);
-    let entries = scratch.index.positions.len();
-    if jumps.capacity() < entries {
-        // A fresh zeroed allocation: large ones come zeroed from the system, with no memset.
-        jumps = vec![0; entries];
-        structural::advise_huge_pages(&jumps);
-    } else {
-        jumps.clear();
-        jumps.resize(entries, 0);
-    }
-    let result = walk_document(ctx, text, scratch, opts, &mut JumpSink { jumps: &mut jumps });
-    scratch.jumps = jumps;
-    result
+/// The selectors' steps as a trie: node 0 is the document; a node's children are the distinct
+/// next steps of the selectors through it.
+struct Trie {
+    nodes: Vec<Node>,
+    /// Per selector: the node of each of its steps.
+    paths: Vec<Vec<u32>>,
 }
 
-/// Moves through a checked document by structural entry.
-pub(crate) struct Navigator<'a> {
+struct Node {
+    /// The member name this step selects (`*` for a wildcard, which in an object selects the
+    /// member named `*`).
+    key: Vec<u8>,
+    /// The element this step selects in an array, if it is an index.
+    index: Option<usize>,
+    wildcard: bool,
+    children: Vec<u32>,
+}
+
+impl Trie {
+    fn new(selectors: &[Pointer]) -> Trie {
+        let mut nodes = vec![Node { key: Vec::new(), index: None, wildcard: false, children: Vec::new() }];
+        let mut paths = Vec::with_capacity(selectors.len());
+        for pointer in selectors {
+            let mut n = 0usize;
+            let mut path = Vec::with_capacity(pointer.steps.len());
+            for step in &pointer.steps {
+                let same = |c: &Node| c.wildcard == step.wildcard && c.key == step.key.as_bytes();
+                n = match nodes[n].children.iter().copied().find(|&c| same(&nodes[c as usize])) {
+                    Some(c) => c as usize,
+                    None => {
+                        nodes.push(Node { key: step.key.as_bytes().to_vec(), index: step.index, wildcard: step.wildcard, children: Vec::new() });
+                        let c = nodes.len() - 1;
+                        nodes[n].children.push(c as u32);
+                        c
+                    }
+                };
+                path.push(n as u32);
+            }
+            paths.push(path);
+        }
+        Trie { nodes, paths }
+    }
+}
+
+/// One value the walk reached along a trie path.
+struct Inst {
+    /// Its structural entry.
+    k: u32,
+    /// Its first byte: `{`, `[`, or that of a scalar.
+    byte: u8,
+    /// Per child node reached from it: the member or element there (`One`; a later duplicate
+    /// member replaces it), or for a wildcard over an array every element in order (`Many`).
+    slots: Vec<(u32, Slot)>,
+}
+
+enum Slot {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Inst {
+    fn slot(&self, node: u32) -> Option<&Slot> {
+        self.slots.iter().find(|(n, _)| *n == node).map(|(_, s)| s)
+    }
+}
+
+/// An open container that some trie path goes through: its (node, instance) pairs, one per node
+/// that reached it (an array element can match an index step and a wildcard at once).
+struct Open {
+    start: usize,
+    object: bool,
+    /// Arrays: the index of the next element.
+    next: usize,
+}
+
+/// A walk sink that records the instances of the values on the selectors' paths.
+struct SelectSink<'t> {
+    trie: &'t Trie,
+    insts: Vec<Inst>,
+    root: Option<u32>,
+    /// The (node, instance) pairs of the open tracked containers, `open` marking where each starts.
+    pairs: Vec<(u32, u32)>,
+    open: Vec<Open>,
+    /// The (child node, parent instance) pairs the member whose key was just read matched.
+    pending: Vec<(u32, u32)>,
+    /// The instances of the value just started, for `open` to track.
+    current: Vec<(u32, u32)>,
+    key_scratch: Vec<u8>,
+}
+
+impl<'t> SelectSink<'t> {
+    fn new(trie: &'t Trie) -> Self {
+        SelectSink {
+            trie,
+            insts: Vec::new(),
+            root: None,
+            pairs: Vec::new(),
+            open: Vec::new(),
+            pending: Vec::new(),
+            current: Vec::new(),
+            key_scratch: Vec::new(),
+        }
+    }
+
+    fn new_inst(&mut self, k: usize, byte: u8) -> u32 {
+        self.insts.push(Inst { k: k as u32, byte, slots: Vec::new() });
+        (self.insts.len() - 1) as u32
+    }
+
+    /// Hangs `child` under `parent` at `node`: appended for a wildcard over an array, else in
+    /// place of whatever was there.
+    fn attach(&mut self, parent: u32, node: u32, child: u32, many: bool) {
+        let slots = &mut self.insts[parent as usize].slots;
+        match slots.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, Slot::Many(list))) if many => list.push(child),
+            Some((_, slot)) => *slot = if many { Slot::Many(vec![child]) } else { Slot::One(child) },
+            None => slots.push((node, if many { Slot::Many(vec![child]) } else { Slot::One(child) })),
+        }
+    }
+}
+
+impl Sink for SelectSink<'_> {
+    #[inline(always)]
+    fn value_start(&mut self, k: usize, byte: u8) {
+        self.current.clear();
+        let Some(top) = self.open.last_mut() else {
+            // The document itself.
+            let root = self.new_inst(k, byte);
+            self.root = Some(root);
+            self.current.push((0, root));
+            return;
+        };
+        if top.object {
+            for p in 0..self.pending.len() {
+                let (node, parent) = self.pending[p];
+                let child = self.new_inst(k, byte);
+                self.attach(parent, node, child, false);
+                self.current.push((node, child));
+            }
+            self.pending.clear();
+            return;
+        }
+        let i = top.next;
+        top.next += 1;
+        let trie = self.trie;
+        let start = top.start;
+        for p in start..self.pairs.len() {
+            let (node, parent) = self.pairs[p];
+            for &c in &trie.nodes[node as usize].children {
+                let n = &trie.nodes[c as usize];
+                if n.wildcard || n.index == Some(i) {
+                    let child = self.new_inst(k, byte);
+                    self.attach(parent, c, child, n.wildcard);
+                    self.current.push((c, child));
+                }
+            }
+        }
+    }
+
+    /// Containers no selector goes into are only checked (by the walker, without this sink).
+    #[inline(always)]
+    fn descend(&mut self, object: bool, _k: usize) -> bool {
+        let start = self.pairs.len();
+        let trie = self.trie;
+        self.pairs.extend(self.current.iter().copied().filter(|&(node, _)| !trie.nodes[node as usize].children.is_empty()));
+        if self.pairs.len() == start {
+            return false;
+        }
+        self.open.push(Open { start, object, next: 0 });
+        self.pending.clear();
+        true
+    }
+
+    #[inline(always)]
+    fn open(&mut self, _object: bool, _k: usize) -> u32 {
+        0
+    }
+
+    #[inline(always)]
+    fn close(&mut self, _object: bool, _slot: u32, _count: u32, _next: usize) {
+        if let Some(o) = self.open.pop() {
+            self.pairs.truncate(o.start);
+        }
+    }
+
+    #[inline(always)]
+    fn key(&mut self, s: RawString) -> JResult<()> {
+        let Some(top) = self.open.last() else { return Ok(()) };
+        let key: &[u8] = if s.escaped {
+            self.key_scratch.clear();
+            string::unescape_into(s.raw, s.offset, &mut self.key_scratch)?;
+            &self.key_scratch
+        } else {
+            s.raw
+        };
+        self.pending.clear();
+        let trie = self.trie;
+        for &(node, parent) in &self.pairs[top.start..] {
+            for &c in &trie.nodes[node as usize].children {
+                // In an object a wildcard selects the member named `*`, like any other step.
+                if trie.nodes[c as usize].key == key {
+                    self.pending.push((c, parent));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn string(&mut self, _s: RawString) -> JResult<()> {
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn number(&mut self, _token: &[u8]) {}
+
+    #[inline(always)]
+    fn literal(&mut self, _tag: Tag) {}
+}
+
+/// Writes selections into the tape, walking each selected value again.
+struct Emit<'a, 'c> {
+    ctx: &'c JobCtx<'c>,
     walker: Walker<'a>,
-    jumps: &'a [u32],
+    insts: &'a [Inst],
+    stack: Vec<Frame>,
 }
 
-impl<'a> Navigator<'a> {
-    pub(crate) fn new(text: &'a [u8], scratch: &'a Scratch, opts: ParseOptions) -> Self {
-        Navigator {
-            walker: Walker::new(text, &scratch.index, opts.max_depth),
-            jumps: &scratch.jumps,
-        }
-    }
-
-    fn byte(&self, k: usize) -> u8 {
-        let w = &self.walker;
-        w.positions.get(k).and_then(|&p| w.input.get(p as usize)).copied().unwrap_or(0)
-    }
-
-    fn offset(&self, k: usize) -> usize {
-        self.walker.positions.get(k).map_or(self.walker.input.len(), |&p| p as usize)
-    }
-
-    /// The raw content and content offset of the string at entry `k`.
-    fn string_at(&self, k: usize) -> (&'a [u8], usize) {
-        let start = self.offset(k) + 1;
-        (self.walker.input.get(start..self.offset(k + 1)).unwrap_or_default(), start)
-    }
-
-    /// The entry after the value starting at entry `k`.
-    fn skip(&self, k: usize) -> usize {
-        match self.byte(k) {
-            b'{' | b'[' => self.jumps.get(k).map_or(k + 1, |&j| j as usize),
-            b'"' => k + 2,
-            _ => k + 1,
-        }
-    }
-
-    /// The value entry of the last member named `key` of the object at entry `k` (the last, as
-    /// `JSON.parse` keeps the last of duplicate keys).
-    fn member(&self, k: usize, key: &[u8], scratch: &mut Vec<u8>) -> JResult<Option<usize>> {
-        let mut found = None;
-        self.members(k, scratch, |name, value| {
-            if name == key {
-                found = Some(value);
-            }
-        })?;
-        Ok(found)
-    }
-
-    /// Calls `f` with the (unescaped) key and the value entry of each member of the object at
-    /// entry `k`, in order.
-    fn members(&self, k: usize, scratch: &mut Vec<u8>, mut f: impl FnMut(&[u8], usize)) -> JResult<()> {
-        let mut e = k + 1;
-        if self.byte(e) == b'}' {
-            return Ok(());
-        }
-        loop {
-            let (raw, raw_start) = self.string_at(e);
-            if !self.walker.index.may_have_escape(raw_start, raw_start + raw.len()) {
-                f(raw, e + 3);
-            } else {
-                scratch.clear();
-                string::unescape_into(raw, raw_start, scratch)?;
-                f(scratch, e + 3);
-            }
-            let after = self.skip(e + 3);
-            if self.byte(after) != b',' {
+impl Emit<'_, '_> {
+    /// Appends the selection of `steps` (whose trie nodes are `nodes`) below instance `inst` as
+    /// one value. Plain steps are followed in a loop; only `*` steps recurse (at most
+    /// `MAX_WILDCARDS` deep).
+    fn selection(&mut self, mut inst: u32, steps: &[Step], nodes: &[u32], builder: &mut TapeBuilder) -> JResult<()> {
+        for (j, (step, &node)) in steps.iter().zip(nodes).enumerate() {
+            let here = &self.insts[inst as usize];
+            let slot = here.slot(node);
+            if step.wildcard && here.byte == b'[' {
+                let container = builder.open_container(false);
+                let elements: &[u32] = match slot {
+                    Some(Slot::Many(list)) => list,
+                    _ => &[],
+                };
+                for &e in elements {
+                    self.selection(e, &steps[j + 1..], &nodes[j + 1..], builder)?;
+                }
+                builder.set_count(container, elements.len() as u32);
                 return Ok(());
             }
-            e = after + 1;
-        }
-    }
-
-    /// The element entries of the array at entry `k`, in order.
-    fn elements(&self, k: usize) -> impl Iterator<Item = usize> + '_ {
-        let mut next = if self.byte(k + 1) == b']' { None } else { Some(k + 1) };
-        std::iter::from_fn(move || {
-            let e = next?;
-            let after = self.skip(e);
-            next = (self.byte(after) == b',').then_some(after + 1);
-            Some(e)
-        })
-    }
-
-    /// The value at `steps` below entry `k`, or `None`. `*` steps are not followed here.
-    fn find(&self, mut k: usize, steps: &[Step], scratch: &mut Vec<u8>) -> JResult<Option<usize>> {
-        for step in steps {
-            let next = match self.byte(k) {
-                b'{' => self.member(k, step.key.as_bytes(), scratch)?,
-                b'[' => step.index.and_then(|i| self.elements(k).nth(i)),
-                _ => None,
-            };
-            match next {
-                Some(n) => k = n,
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(k))
-    }
-
-    /// Appends the selection of `steps` below entry `k` to `builder` as one value.
-    fn select_into(
-        &self,
-        ctx: &JobCtx,
-        k: usize,
-        steps: &[Step],
-        builder: &mut TapeBuilder,
-        stack: &mut Vec<Frame>,
-    ) -> JResult<()> {
-        let mut scratch = Vec::new();
-        let plain = steps.iter().position(|s| s.wildcard).unwrap_or(steps.len());
-        let (before, from_wildcard) = steps.split_at(plain);
-        let Some(k) = self.find(k, before, &mut scratch)? else {
-            builder.push_tag(Tag::Missing);
-            return Ok(());
-        };
-        let Some((wildcard, rest)) = from_wildcard.split_first() else {
-            self.walker.value(ctx, k, stack, builder)?;
-            return Ok(());
-        };
-        match self.byte(k) {
-            b'[' => {
-                let slot = builder.open_container(false);
-                let mut count = 0;
-                for e in self.elements(k) {
-                    self.select_into(ctx, e, rest, builder, stack)?;
-                    count += 1;
+            match slot {
+                Some(Slot::One(next)) => inst = *next,
+                _ => {
+                    builder.push_tag(Tag::Missing);
+                    return Ok(());
                 }
-                builder.set_count(slot, count);
             }
-            b'{' => match self.member(k, wildcard.key.as_bytes(), &mut scratch)? {
-                Some(v) => self.select_into(ctx, v, rest, builder, stack)?,
-                None => builder.push_tag(Tag::Missing),
-            },
-            _ => builder.push_tag(Tag::Missing),
         }
+        let k = self.insts[inst as usize].k as usize;
+        self.walker.value(self.ctx, k, &mut self.stack, builder)?;
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 //! bounded by `max_depth`, never by the thread's stack), and report each value to a [`Sink`].
 //!
 //! The same walker serves every entry point; the sinks decide what is kept: nothing (validate),
-//! the full tape (parse), or the matching close of every container (select, columns). Monomorphized
+//! the full tape (parse), or what the selectors or columns pick (select, columns). Monomorphized
 //! per sink, so the no-op callbacks cost nothing.
 
 use super::error::{Failure, JResult};
@@ -16,6 +16,17 @@ const ENTRIES_PER_CHECKPOINT: usize = 1 << 16;
 
 /// What a walk produces. Offsets are into the walked input.
 pub(crate) trait Sink {
+    /// A value starts at structural entry `k`, whose byte is `byte`; the value's own callbacks
+    /// (`open`, `string`, `number`, `literal`) follow.
+    #[inline(always)]
+    fn value_start(&mut self, _k: usize, _byte: u8) {}
+    /// Whether the container starting at entry `k` (after its `value_start`) is walked into this
+    /// sink. When not, the walker only checks it, with a walk of its own that keeps nothing, and
+    /// this sink hears nothing of it (no `open`, members or `close`).
+    #[inline(always)]
+    fn descend(&mut self, _object: bool, _k: usize) -> bool {
+        true
+    }
     /// A container opens at structural entry `k`; the returned slot comes back at its close.
     fn open(&mut self, object: bool, k: usize) -> u32;
     /// The container opened with `slot` closes with `count` members or elements; `next` is the
@@ -98,8 +109,15 @@ impl<'a> Walker<'a> {
     }
 
     /// Walks the value starting at entry `k` and returns the entry after it.
-    pub(crate) fn value<S: Sink>(&self, ctx: &JobCtx, mut k: usize, stack: &mut Vec<Frame>, sink: &mut S) -> JResult<usize> {
+    pub(crate) fn value<S: Sink>(&self, ctx: &JobCtx, k: usize, stack: &mut Vec<Frame>, sink: &mut S) -> JResult<usize> {
+        self.walk(ctx, k, stack, sink, 0)
+    }
+
+    /// `value` for a value nested `outer` containers deep (for the depth limit).
+    fn walk<S: Sink>(&self, ctx: &JobCtx, mut k: usize, stack: &mut Vec<Frame>, sink: &mut S, outer: usize) -> JResult<usize> {
         stack.clear();
+        // The stack of the subtrees `sink` declines; allocated on first use.
+        let mut checked: Vec<Frame> = Vec::new();
         let input = self.input;
         let mut next_check = k + ENTRIES_PER_CHECKPOINT;
         'value: loop {
@@ -110,26 +128,31 @@ impl<'a> Walker<'a> {
             let Some((p, c)) = self.entry(k) else {
                 return Err(self.unexpected(k, "a JSON value"));
             };
+            sink.value_start(k, c);
             match c {
                 b'{' | b'[' => {
                     let object = c == b'{';
-                    if stack.len() >= self.max_depth {
+                    if outer + stack.len() >= self.max_depth {
                         return Err(Failure::depth(p, self.max_depth));
                     }
-                    let slot = sink.open(object, k);
-                    let close = if object { b'}' } else { b']' };
-                    match self.entry(k + 1) {
-                        Some((_, b)) if b == close => {
-                            k += 2;
-                            sink.close(object, slot, 0, k);
-                        }
-                        _ => {
-                            k += 1;
-                            if object {
-                                k = self.member_key(k, sink)?;
+                    if !sink.descend(object, k) {
+                        k = self.walk(ctx, k, &mut checked, &mut CheckSink, outer + stack.len())?;
+                    } else {
+                        let slot = sink.open(object, k);
+                        let close = if object { b'}' } else { b']' };
+                        match self.entry(k + 1) {
+                            Some((_, b)) if b == close => {
+                                k += 2;
+                                sink.close(object, slot, 0, k);
                             }
-                            stack.push(Frame { object, count: 0, slot });
-                            continue 'value;
+                            _ => {
+                                k += 1;
+                                if object {
+                                    k = self.member_key(k, sink)?;
+                                }
+                                stack.push(Frame { object, count: 0, slot });
+                                continue 'value;
+                            }
                         }
                     }
                 }
@@ -213,38 +236,6 @@ impl Sink for CheckSink {
     }
     #[inline(always)]
     fn close(&mut self, _object: bool, _slot: u32, _count: u32, _next: usize) {}
-    // Stage 1 already checked what is inside strings.
-    #[inline(always)]
-    fn key(&mut self, _s: RawString) -> JResult<()> {
-        Ok(())
-    }
-    #[inline(always)]
-    fn string(&mut self, _s: RawString) -> JResult<()> {
-        Ok(())
-    }
-    #[inline(always)]
-    fn number(&mut self, _token: &[u8]) {}
-    #[inline(always)]
-    fn literal(&mut self, _tag: Tag) {}
-}
-
-/// Checks like [`CheckSink`] and records, for every container's opening entry, the entry after its
-/// closing bracket, so later passes skip a subtree in one step.
-pub(crate) struct JumpSink<'j> {
-    pub jumps: &'j mut Vec<u32>,
-}
-
-impl Sink for JumpSink<'_> {
-    #[inline(always)]
-    fn open(&mut self, _object: bool, k: usize) -> u32 {
-        k as u32
-    }
-    #[inline(always)]
-    fn close(&mut self, _object: bool, slot: u32, _count: u32, next: usize) {
-        if let Some(j) = self.jumps.get_mut(slot as usize) {
-            *j = next as u32;
-        }
-    }
     // Stage 1 already checked what is inside strings.
     #[inline(always)]
     fn key(&mut self, _s: RawString) -> JResult<()> {

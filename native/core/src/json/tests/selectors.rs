@@ -55,3 +55,94 @@ fn json_select_fails_like_parse() {
     assert_eq!(e.code, ErrorCode::JsonSyntax);
     assert_eq!(e.position.map(|p| p.offset), Some(17));
 }
+
+/// `select` by definition, on serde_json's reading of the document (which keeps the last of
+/// duplicate keys): `None` is a pointer that matches nothing.
+fn reference(v: &Value, steps: &[crate::json::Step]) -> Option<Value> {
+    let mut v = v;
+    for (j, step) in steps.iter().enumerate() {
+        v = match v {
+            Value::Array(items) if step.wildcard => {
+                return Some(Value::Array(items.iter().map(|e| reference(e, &steps[j + 1..]).unwrap_or(Value::Null)).collect()));
+            }
+            Value::Object(m) => m.get(&step.key)?,
+            Value::Array(items) => items.get(step.index?)?,
+            _ => return None,
+        };
+    }
+    Some(v.clone())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+    /// Random documents with repeated keys, escaped keys, nested arrays and objects, against
+    /// random selectors (plain, indexed, `*` once or twice, shared prefixes): every selection
+    /// equals the reference, and exactly the missing ones are `Missing`.
+    #[test]
+    fn json_select_matches_reference(doc in super::gen_record(), picks in proptest::collection::vec(0usize..16, 1..6)) {
+        let mut text = String::new();
+        doc.write(&mut text);
+        let all = ["", "/a", "/b", "/a/b", "/a/0", "/*", "/a/*", "/*/a", "/*/*", "/a/*/b", "/0/*/ab", "/ab/1", "/a~1b", "/~0", "/a/a/a", "/*/0/*"];
+        let pointers: Vec<Pointer> = picks.iter().map(|&i| Pointer::parse(all[i]).expect("valid")).collect();
+        let v: Value = serde_json::from_str(&text).expect("serde reads the document");
+        let tape = select(&JobCtx::inline(), text.as_bytes(), &pointers, ParseOptions::default()).expect("select");
+        let got = tape_values(&tape);
+        proptest::prop_assert_eq!(got.len(), pointers.len());
+        for ((p, g), i) in pointers.iter().zip(&got).zip(&picks) {
+            let want = reference(&v, &p.steps);
+            let want_js = super::as_js_numbers(&want.clone().unwrap_or(Value::Null));
+            proptest::prop_assert!(super::same(g, &want_js), "{} on {}: got {} want {:?}", all[*i], text, g, want);
+        }
+        let missing = tape.tags.iter().filter(|&&t| t == Tag::Missing as u8).count();
+        let want_missing: usize = pointers.iter().map(|p| count_missing(&v, &p.steps)).sum();
+        proptest::prop_assert_eq!(missing, want_missing, "Missing tags on {}", text);
+    }
+}
+
+/// How many `Missing` entries the selection of `steps` holds (one per element that matches
+/// nothing under a `*`, or one for the whole selection).
+fn count_missing(v: &Value, steps: &[crate::json::Step]) -> usize {
+    let mut v = v;
+    for (j, step) in steps.iter().enumerate() {
+        let next = match v {
+            Value::Array(items) if step.wildcard => return items.iter().map(|e| count_missing(e, &steps[j + 1..])).sum(),
+            Value::Object(m) => m.get(&step.key),
+            Value::Array(items) => step.index.and_then(|i| items.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => v = n,
+            None => return 1,
+        }
+    }
+    0
+}
+
+/// Subtrees no selector enters are checked by a walk of their own: its depth limit counts the
+/// containers around it, and every error is the one `parse_to_tape` reports.
+#[test]
+fn json_select_checks_declined_subtrees_like_parse() {
+    let opts = ParseOptions { max_depth: 8 };
+    let p = [Pointer::parse("/a").expect("valid"), Pointer::parse("/c/*/x").expect("valid")];
+    for (doc, ok) in [
+        // 1 (root) + 1 (c) + 1 (element) + 5 (b's nesting) = 8: at the limit.
+        (r#"{"a": 1, "c": [{"b": [[[[[]]]]]}]}"#, true),
+        (r#"{"a": 1, "c": [{"b": [[[[[[]]]]]]}]}"#, false),
+        (r#"{"a": 1, "z": [[[[[[[[]]]]]]]]}"#, false),
+        (r#"{"a": 1, "z": {"q": [1, 2,]}}"#, false),
+        (r#"{"a": 1, "z": {"q": "\x01"}}"#, false),
+        (r#"{"a": 1, "c": [{"x": 2}, {"y": {"x": 3}}], "z": {"q": [true, nul]}}"#, false),
+    ] {
+        let parsed = crate::json::parse_to_tape(&JobCtx::inline(), doc.as_bytes(), opts);
+        let selected = select(&JobCtx::inline(), doc.as_bytes(), &p, opts);
+        assert_eq!(parsed.is_ok(), ok, "{doc}");
+        match (parsed, selected) {
+            (Ok(_), Ok(_)) => {}
+            (Err(a), Err(b)) => {
+                assert_eq!((a.code, a.position.map(|p| p.offset), &a.message), (b.code, b.position.map(|p| p.offset), &b.message), "{doc}")
+            }
+            (a, b) => panic!("{doc}: parse {:?}, select {:?}", a.err(), b.err()),
+        }
+    }
+}
