@@ -20,6 +20,7 @@ mod x86;
 
 use super::error::{Failure, JResult};
 use crate::runtime::JobCtx;
+use std::ops::Range;
 use crate::simd::{self, SimdLevel};
 
 /// Byte offsets are stored as `u32`; inputs must be shorter than this.
@@ -95,24 +96,114 @@ pub(crate) fn structural_index_at(
 /// Builds the index; with `utf8`, also checks the UTF-8 where a vector path runs (see
 /// [`structural_index_checking_utf8`] for the result).
 fn index_with(level: SimdLevel, ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, utf8: bool) -> JResult<bool> {
-    if input.len() > MAX_INPUT {
-        return Err(crate::error::CoreError::invalid_arg("JSON input larger than 4 GiB").into());
-    }
+    let mut stream = Stream::new(level, input, utf8)?;
     out.positions.clear();
-    out.first_string_error = None;
-    out.escape_blocks.clear();
-    out.escape_blocks.resize(input.len().div_ceil(64 * 64), 0);
+    out.positions.reserve(input.len() / 6 + 64);
+    advise_huge_pages(&out.positions);
+    stream.fill(ctx, &mut out.positions, usize::MAX)?;
+    out.first_string_error = stream.first_error;
+    let valid = stream.utf8_valid();
+    out.escape_blocks = stream.escape_blocks;
+    Ok(valid)
+}
+
+/// Stage 1 a piece at a time, for a walk that takes the index as it is made (so it stays in
+/// cache and the whole document's index never exists): `fill` appends the positions of the next
+/// blocks, continuing the scan where the last call stopped.
+pub(crate) struct Stream<'a> {
+    input: &'a [u8],
+    classifier: Classifier,
+    carry: Carry,
+    first_error: Option<StringError>,
+    /// Blocks of 64 bytes indexed so far.
+    done: usize,
+    /// Bit `b` set when block `b` holds an escape inside a string, for the whole input (filled as
+    /// the blocks are indexed; sized up front, so it never moves).
+    pub escape_blocks: Vec<u64>,
+}
+
+/// The classifier the stream runs, with its running UTF-8 check where there is one.
+enum Classifier {
+    Portable,
     #[cfg(target_arch = "x86_64")]
-    {
-        if level >= SimdLevel::Avx512 && x86::has_avx512() {
-            return x86::index_avx512(ctx, input, out, utf8);
+    Avx2(Option<crate::json::utf8::x86::Avx2>),
+    #[cfg(target_arch = "x86_64")]
+    Avx512(Option<crate::json::utf8::x86::Avx512>),
+}
+
+impl<'a> Stream<'a> {
+    /// A stream over `input` with the classifier for `level` (or the widest one below it that
+    /// this CPU has); with `utf8`, the vector paths also check the UTF-8.
+    pub(crate) fn new(level: SimdLevel, input: &'a [u8], utf8: bool) -> JResult<Self> {
+        if input.len() > MAX_INPUT {
+            return Err(crate::error::CoreError::invalid_arg("JSON input larger than 4 GiB").into());
         }
-        if level >= SimdLevel::Avx2 && x86::has_avx2() {
-            return x86::index_avx2(ctx, input, out, utf8);
+        let _ = utf8;
+        #[allow(unused_mut)]
+        let mut classifier = Classifier::Portable;
+        #[cfg(target_arch = "x86_64")]
+        {
+            if level >= SimdLevel::Avx512 && x86::has_avx512() {
+                classifier = Classifier::Avx512(utf8.then(x86::utf8_avx512));
+            } else if level >= SimdLevel::Avx2 && x86::has_avx2() {
+                classifier = Classifier::Avx2(utf8.then(x86::utf8_avx2));
+            }
+        }
+        let _ = level;
+        Ok(Stream {
+            input,
+            classifier,
+            carry: Carry::default(),
+            first_error: None,
+            done: 0,
+            escape_blocks: vec![0; input.len().div_ceil(64 * 64)],
+        })
+    }
+
+    /// Whether every block is indexed.
+    pub(crate) fn finished(&self) -> bool {
+        self.done * 64 >= self.input.len() && (self.done > 0 || self.input.is_empty())
+    }
+
+    /// The first bad string content in the blocks indexed so far.
+    pub(crate) fn first_string_error(&self) -> Option<StringError> {
+        self.first_error
+    }
+
+    /// Indexes up to `blocks` more blocks, appending their positions to `positions`.
+    pub(crate) fn fill(&mut self, ctx: &JobCtx, positions: &mut Vec<u32>, blocks: usize) -> JResult<()> {
+        let total = self.input.len().div_ceil(64).max(1);
+        let end = total.min(self.done.saturating_add(blocks));
+        if self.done >= end {
+            return Ok(());
+        }
+        let (input, range) = (self.input, self.done..end);
+        let (carry, first_error, escape_blocks) = (&mut self.carry, &mut self.first_error, &mut self.escape_blocks);
+        match &mut self.classifier {
+            Classifier::Portable => index_blocks(ctx, input, range, carry, first_error, escape_blocks, positions, portable::classify)?,
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx2(check) => x86::fill_avx2(ctx, input, range, carry, first_error, escape_blocks, positions, check)?,
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx512(check) => x86::fill_avx512(ctx, input, range, carry, first_error, escape_blocks, positions, check)?,
+        }
+        self.done = end;
+        Ok(())
+    }
+
+    /// After the last block: true when a vector path checked the UTF-8 and it is valid; false
+    /// when it is invalid or was not checked (the caller then validates it separately).
+    pub(crate) fn utf8_valid(&self) -> bool {
+        if !self.finished() {
+            return false;
+        }
+        match &self.classifier {
+            Classifier::Portable => false,
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx2(check) => check.as_ref().is_some_and(x86::utf8_valid_avx2),
+            #[cfg(target_arch = "x86_64")]
+            Classifier::Avx512(check) => check.as_ref().is_some_and(x86::utf8_valid_avx512),
         }
     }
-    let _ = (level, utf8);
-    index_blocks(ctx, input, out, portable::classify).map(|()| false)
 }
 
 /// The classification of block `i` by the portable classifier, for tests of the SIMD ones.
@@ -126,7 +217,7 @@ pub(crate) use x86::{classify_avx2_checked, classify_avx512_checked};
 
 /// Carried from one block to the next.
 #[derive(Default)]
-struct Carry {
+pub(super) struct Carry {
     /// The block ended in an odd run of backslashes: its first byte is escaped.
     escaped: bool,
     /// All ones while a string is open across the block boundary.
@@ -135,45 +226,45 @@ struct Carry {
     scalar: u64,
 }
 
-/// The shared loop: classify each block with `classify` and turn the masks into positions. It is
-/// `inline(always)` so each SIMD entry point gets its own copy compiled with its features.
+/// The shared loop: classify blocks `range` of `input` with `classify` and turn the masks into
+/// positions, continuing from `carry`. The block past the input's end (if `range` reaches it) is
+/// padded with spaces. It is `inline(always)` so each SIMD entry point gets its own copy compiled
+/// with its features.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(super) fn index_blocks<F>(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, mut classify: F) -> JResult<()>
+pub(super) fn index_blocks<F>(
+    ctx: &JobCtx,
+    input: &[u8],
+    range: Range<usize>,
+    carry: &mut Carry,
+    first_error: &mut Option<StringError>,
+    escape_blocks: &mut [u64],
+    positions: &mut Vec<u32>,
+    mut classify: F,
+) -> JResult<()>
 where
     F: FnMut(&[u8; 64]) -> BlockMasks,
 {
-    let positions = &mut out.positions;
-    let escape_blocks = &mut out.escape_blocks;
-    positions.reserve(input.len() / 6 + 64);
-    advise_huge_pages(positions);
-    let mut carry = Carry::default();
-    let mut first_error: Option<StringError> = None;
-    let mut chunks = input.chunks_exact(64);
-    let mut base = 0u32;
-    let mut blocks = 0usize;
-    for block in &mut chunks {
-        blocks += 1;
-        if blocks.is_multiple_of(BLOCKS_PER_CHECKPOINT) {
+    for b in range {
+        if b % BLOCKS_PER_CHECKPOINT == BLOCKS_PER_CHECKPOINT - 1 {
             ctx.checkpoint()?;
         }
-        let block: &[u8; 64] = block.try_into().map_err(|_| Failure::syntax(base as usize, "internal block error"))?;
-        let (control, escapes) = step(&mut carry, classify(block), base, positions);
-        if (control | escapes) != 0 {
-            note_string_content(input, base, control, escapes, &mut first_error, escape_blocks);
-        }
-        base += 64;
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        // Spaces are whitespace, so the padding neither starts a scalar nor closes anything.
+        let base = b * 64;
         let mut last = [b' '; 64];
-        last[..rest.len()].copy_from_slice(rest);
-        let (control, escapes) = step(&mut carry, classify(&last), base, positions);
+        let block: &[u8; 64] = match input.get(base..base + 64) {
+            Some(full) => full.try_into().map_err(|_| Failure::syntax(base, "internal block error"))?,
+            None => {
+                // Spaces are whitespace, so the padding neither starts a scalar nor closes anything.
+                let rest = input.get(base..).unwrap_or_default();
+                last[..rest.len()].copy_from_slice(rest);
+                &last
+            }
+        };
+        let (control, escapes) = step(carry, classify(block), base as u32, positions);
         if (control | escapes) != 0 {
-            note_string_content(input, base, control, escapes, &mut first_error, escape_blocks);
+            note_string_content(input, base as u32, control, escapes, first_error, escape_blocks);
         }
     }
-    out.first_string_error = first_error;
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //! packs the comparison results into bitmasks; `index_blocks` is inlined into the entry points so
 //! the whole loop is compiled with the wider instructions.
 
-use super::{index_blocks, BlockMasks, StructuralIndex};
+use super::{index_blocks, BlockMasks, Carry, StringError};
+use std::ops::Range;
 use crate::json::utf8::x86 as utf8_x86;
 use crate::json::error::JResult;
 use crate::runtime::JobCtx;
@@ -16,40 +17,98 @@ pub(super) fn has_avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw")
 }
 
-/// The index with the AVX2 classifier; with `utf8`, also the UTF-8 check (true: valid).
-pub(super) fn index_avx2(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, utf8: bool) -> JResult<bool> {
+/// Blocks `range` with the AVX2 classifier (and the running UTF-8 check, if any).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn fill_avx2(
+    ctx: &JobCtx,
+    input: &[u8],
+    range: Range<usize>,
+    carry: &mut Carry,
+    first_error: &mut Option<StringError>,
+    escape_blocks: &mut [u64],
+    positions: &mut Vec<u32>,
+    check: &mut Option<utf8_x86::Avx2>,
+) -> JResult<()> {
     #[target_feature(enable = "avx2")]
-    fn run(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, utf8: bool) -> JResult<bool> {
-        let mut check = if utf8 { Some(utf8_x86::Avx2::new()) } else { None };
-        index_blocks(ctx, input, out, |b| {
-            if let Some(c) = &mut check {
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        ctx: &JobCtx,
+        input: &[u8],
+        range: Range<usize>,
+        carry: &mut Carry,
+        first_error: &mut Option<StringError>,
+        escape_blocks: &mut [u64],
+        positions: &mut Vec<u32>,
+        check: &mut Option<utf8_x86::Avx2>,
+    ) -> JResult<()> {
+        index_blocks(ctx, input, range, carry, first_error, escape_blocks, positions, |b| {
+            if let Some(c) = check {
                 c.block(b);
             }
             classify_avx2(b)
-        })?;
-        Ok(check.is_some_and(|c| c.valid()))
+        })
     }
     debug_assert!(has_avx2());
-    // SAFETY: only called after `has_avx2()` said the CPU has AVX2.
-    unsafe { run(ctx, input, out, utf8) }
+    // SAFETY: only reached after `has_avx2()` said the CPU has AVX2 (the stream's classifier).
+    unsafe { run(ctx, input, range, carry, first_error, escape_blocks, positions, check) }
 }
 
-/// The index with the AVX-512 classifier; with `utf8`, also the UTF-8 check (true: valid).
-pub(super) fn index_avx512(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, utf8: bool) -> JResult<bool> {
+/// Blocks `range` with the AVX-512 classifier (and the running UTF-8 check, if any).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn fill_avx512(
+    ctx: &JobCtx,
+    input: &[u8],
+    range: Range<usize>,
+    carry: &mut Carry,
+    first_error: &mut Option<StringError>,
+    escape_blocks: &mut [u64],
+    positions: &mut Vec<u32>,
+    check: &mut Option<utf8_x86::Avx512>,
+) -> JResult<()> {
     #[target_feature(enable = "avx512f,avx512bw,avx2")]
-    fn run(ctx: &JobCtx, input: &[u8], out: &mut StructuralIndex, utf8: bool) -> JResult<bool> {
-        let mut check = if utf8 { Some(utf8_x86::Avx512::new()) } else { None };
-        index_blocks(ctx, input, out, |b| {
-            if let Some(c) = &mut check {
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        ctx: &JobCtx,
+        input: &[u8],
+        range: Range<usize>,
+        carry: &mut Carry,
+        first_error: &mut Option<StringError>,
+        escape_blocks: &mut [u64],
+        positions: &mut Vec<u32>,
+        check: &mut Option<utf8_x86::Avx512>,
+    ) -> JResult<()> {
+        index_blocks(ctx, input, range, carry, first_error, escape_blocks, positions, |b| {
+            if let Some(c) = check {
                 c.block(b);
             }
             classify_avx512(b)
-        })?;
-        Ok(check.is_some_and(|c| c.valid()))
+        })
     }
     debug_assert!(has_avx512());
+    // SAFETY: only reached after `has_avx512()` said the CPU has AVX-512F and AVX-512BW.
+    unsafe { run(ctx, input, range, carry, first_error, escape_blocks, positions, check) }
+}
+
+pub(super) fn utf8_avx2() -> utf8_x86::Avx2 {
+    debug_assert!(has_avx2());
+    // SAFETY: only called after `has_avx2()` said the CPU has AVX2.
+    unsafe { utf8_x86::Avx2::new() }
+}
+
+pub(super) fn utf8_avx512() -> utf8_x86::Avx512 {
+    debug_assert!(has_avx512());
     // SAFETY: only called after `has_avx512()` said the CPU has AVX-512F and AVX-512BW.
-    unsafe { run(ctx, input, out, utf8) }
+    unsafe { utf8_x86::Avx512::new() }
+}
+
+pub(super) fn utf8_valid_avx2(check: &utf8_x86::Avx2) -> bool {
+    // SAFETY: a check exists only where the CPU has AVX2.
+    unsafe { (*check).valid() }
+}
+
+pub(super) fn utf8_valid_avx512(check: &utf8_x86::Avx512) -> bool {
+    // SAFETY: a check exists only where the CPU has AVX-512F and AVX-512BW.
+    unsafe { (*check).valid() }
 }
 
 // Kept out of line: inlined, LLVM rewrites the movemask results as bit vectors and scalarizes

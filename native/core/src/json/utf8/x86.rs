@@ -133,6 +133,7 @@ fn first_32(t: &[u8; 64]) -> &[u8; 32] {
 }
 
 /// The running AVX-512 check: feed 64-byte blocks in order, then ask [`Avx512::valid`].
+#[derive(Clone, Copy)]
 pub(crate) struct Avx512 {
     tables: [__m512i; 3],
     limit: __m512i,
@@ -196,6 +197,7 @@ impl Avx512 {
 }
 
 /// The running AVX2 check: feed 64-byte blocks in order, then ask [`Avx2::valid`].
+#[derive(Clone, Copy)]
 pub(crate) struct Avx2 {
     tables: [__m256i; 3],
     limit: __m256i,
