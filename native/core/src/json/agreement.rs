@@ -10,7 +10,7 @@ use super::{parse_to_tape, select, validate, ParseOptions};
 use crate::runtime::JobCtx;
 use crate::simd::SimdLevel;
 
-/// Runs `input` through `parse_to_tape`, `validate` and `select`, and each stage 1 path, and
+/// Runs `input` through `parse_to_tape`, `validate` (both walks) and `select`, and each stage 1 path, and
 /// describes the first disagreement. Never panics on any input.
 pub fn check_agreement(input: &[u8]) -> Result<(), String> {
     let ctx = JobCtx::inline();
@@ -19,6 +19,12 @@ pub fn check_agreement(input: &[u8]) -> Result<(), String> {
     let validated = validate(&ctx, input, opts);
     if parsed.as_ref().err() != validated.as_ref().err() {
         return Err(format!("parse {:?} but validate {:?}", parsed.err(), validated.err()));
+    }
+    // Large inputs are walked with stage 1 a window at a time, small ones with the whole index:
+    // both walks must agree on every input.
+    let windowed = super::validate::validate_windowed(&ctx, input, opts);
+    if windowed.as_ref().err() != validated.as_ref().err() {
+        return Err(format!("validate {:?} but the windowed walk {:?}", validated.err(), windowed.err()));
     }
     let pointers: Vec<Pointer> = ["", "/0", "/*", "/a/*/b"].iter().filter_map(|p| Pointer::parse(p).ok()).collect();
     let selected = select(&ctx, input, &pointers, opts);

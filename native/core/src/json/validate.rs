@@ -1,6 +1,7 @@
 //! `validate`: the full check without building anything.
 
-use super::document::{prepare, walk_document, Scratch};
+use super::document::{walk_streaming, walk_text, Scratch};
+use super::utf8;
 use super::walker::CheckSink;
 use super::ParseOptions;
 use crate::error::CoreResult;
@@ -8,10 +9,17 @@ use crate::runtime::JobCtx;
 
 /// Succeeds exactly when `parse_to_tape` would, failing with the same error.
 pub fn validate(ctx: &JobCtx, input: &[u8], opts: ParseOptions) -> CoreResult<()> {
-    let mut scratch = Scratch::default();
-    let run = |scratch: &mut Scratch| {
-        let (text, bom) = prepare(ctx, input, scratch)?;
-        walk_document(ctx, text, scratch, opts, &mut CheckSink).map_err(|e| e.shifted(bom))
-    };
-    run(&mut scratch).map_err(|e| e.into_core(input))
+    let bom = utf8::bom_len(input);
+    walk_text(ctx, &input[bom..], &mut Scratch::default(), opts, &mut CheckSink)
+        .map_err(|e| e.shifted(bom))
+        .map_err(|e| e.into_core(input))
+}
+
+/// `validate` through the windowed walk whatever the input's size (the oracle compares it with
+/// the whole-index walk on every input).
+pub(crate) fn validate_windowed(ctx: &JobCtx, input: &[u8], opts: ParseOptions) -> CoreResult<()> {
+    let bom = utf8::bom_len(input);
+    walk_streaming(ctx, &input[bom..], &mut Vec::new(), opts, &mut CheckSink)
+        .map_err(|e| e.shifted(bom))
+        .map_err(|e| e.into_core(input))
 }

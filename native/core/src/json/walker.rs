@@ -67,28 +67,48 @@ const DELIMITER: [bool; 256] = {
     t
 };
 
-pub(crate) struct Walker<'a> {
+/// Where the walker reads the structural entries from.
+pub(crate) trait Entries {
+    /// The input offset of entry `k`, or `None` past the last one.
+    fn pos(&self, k: usize) -> Option<u32>;
+    /// Whether the bytes `start..end` (a string's content the walk has reached) may hold an escape.
+    fn may_have_escape(&self, start: usize, end: usize) -> bool;
+}
+
+/// The whole document's index, built before the walk.
+impl Entries for StructuralIndex {
+    #[inline(always)]
+    fn pos(&self, k: usize) -> Option<u32> {
+        self.positions.get(k).copied()
+    }
+
+    #[inline(always)]
+    fn may_have_escape(&self, start: usize, end: usize) -> bool {
+        StructuralIndex::may_have_escape(self, start, end)
+    }
+}
+
+pub(crate) struct Walker<'a, E: Entries = StructuralIndex> {
     pub input: &'a [u8],
-    pub positions: &'a [u32],
-    pub index: &'a StructuralIndex,
+    pub index: &'a E,
     pub max_depth: usize,
 }
 
-impl<'a> Walker<'a> {
-    pub(crate) fn new(input: &'a [u8], index: &'a StructuralIndex, max_depth: usize) -> Self {
-        Walker { input, positions: &index.positions, index, max_depth }
+impl<'a, E: Entries> Walker<'a, E> {
+    pub(crate) fn new(input: &'a [u8], index: &'a E, max_depth: usize) -> Self {
+        Walker { input, index, max_depth }
     }
 
     #[inline(always)]
     fn entry(&self, k: usize) -> Option<(usize, u8)> {
-        let p = *self.positions.get(k)? as usize;
+        let p = self.index.pos(k)? as usize;
         Some((p, self.input.get(p).copied().unwrap_or(0)))
     }
 
     /// The error for a missing or wrong entry `k`.
     #[cold]
     fn unexpected(&self, k: usize, expected: &str) -> Failure {
-        let offset = self.positions.get(k).map_or(self.input.len(), |&p| p as usize);
+        let offset = self.index.pos(k).map_or(self.input.len(), |p| p as usize);
         Failure::unexpected(self.input, offset, expected)
     }
 
@@ -97,9 +117,9 @@ impl<'a> Walker<'a> {
     /// (stage 1 masks everything inside).
     #[inline(always)]
     fn string_at(&self, k: usize) -> JResult<RawString<'a>> {
-        let open = self.positions[k] as usize;
-        match self.positions.get(k + 1) {
-            Some(&close) => Ok(RawString {
+        let open = self.index.pos(k).unwrap_or(0) as usize;
+        match self.index.pos(k + 1) {
+            Some(close) => Ok(RawString {
                 raw: &self.input[open + 1..close as usize],
                 offset: open + 1,
                 escaped: self.index.may_have_escape(open + 1, close as usize),

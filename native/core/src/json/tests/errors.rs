@@ -1,7 +1,7 @@
 //! Error codes and positions, the depth limit, and the BOM.
 
 use crate::error::{CoreError, ErrorCode};
-use crate::json::{parse_to_tape, validate, ParseOptions};
+use crate::json::{check_agreement, parse_to_tape, validate, ParseOptions};
 use crate::runtime::JobCtx;
 
 fn parse_err(input: &[u8]) -> CoreError {
@@ -86,4 +86,55 @@ fn json_cancelled_parse_stops() {
     let big = format!("[{}1]", "1,".repeat(200_000));
     let e = parse_to_tape(&ctx, big.as_bytes(), ParseOptions::default()).expect_err("cancelled");
     assert_eq!(e.code, ErrorCode::Aborted);
+}
+
+/// Documents many stage 1 windows long, with errors of each kind at places far apart: the
+/// windowed walk (parse, validate) and the whole-index walk (select) report the same error, and
+/// it is the one the rules give (invalid UTF-8 anywhere first, then the first error in input
+/// order), wherever the windows happen to end.
+#[test]
+fn json_errors_across_windows_match_the_whole_index_walk() {
+    let mut doc = String::from("[");
+    for i in 0..6000 {
+        doc.push_str(&format!("{{\"id\":{i},\"name\":\"item {i} caf\u{e9}\",\"v\":[1.5,-2e3,true,null]}},"));
+    }
+    doc.push_str("{}]");
+    let base = doc.into_bytes();
+    assert!(base.len() > 300_000, "several windows long");
+    let ctx = JobCtx::inline();
+    let opts = ParseOptions::default();
+    assert!(crate::json::validate(&ctx, &base, opts).is_ok());
+    let at = |frac: f64| {
+        // A byte inside a string value near `frac` of the way in (the `i` of "item").
+        let start = (base.len() as f64 * frac) as usize;
+        start + base[start..].windows(4).position(|w| w == b"item").expect("an item") + 1
+    };
+    let (early, late) = (at(0.05), at(0.9));
+    let cases: Vec<(Vec<u8>, ErrorCode, usize)> = vec![
+        // A syntax error early, invalid UTF-8 late: the UTF-8 error wins.
+        ({ let mut d = base.clone(); d[early - 2] = b'}'; d[late] = 0xff; d }, ErrorCode::InvalidUtf8, late),
+        // A control character in a string early, a syntax error late: the first one.
+        ({ let mut d = base.clone(); d[early] = 0x01; d[late - 2] = b'}'; d }, ErrorCode::JsonSyntax, early),
+        // A syntax error early, a control character late: the first one.
+        ({ let mut d = base.clone(); d[early - 2] = b','; d[late] = 0x01; d }, ErrorCode::JsonSyntax, early - 2),
+        // Only a bad escape, late.
+        ({ let mut d = base.clone(); d[late] = b'\\'; d[late + 1] = b'q'; d }, ErrorCode::JsonSyntax, late),
+    ];
+    for (doc, code, offset) in cases {
+        let e = crate::json::validate(&ctx, &doc, opts).expect_err("invalid");
+        assert_eq!((e.code, e.position.as_ref().map(|p| p.offset)), (code, Some(offset)));
+        let w = crate::json::validate::validate_windowed(&ctx, &doc, opts).expect_err("invalid");
+        assert_eq!(w, e, "the windowed walk fails the same way");
+        check_agreement(&doc).expect("windowed and whole-index walks agree");
+    }
+    // Too deep, late in the document.
+    let mut deep = base[..base.len() - 3].to_vec();
+    deep.extend(std::iter::repeat_n(b'[', 20_000));
+    let e = crate::json::validate(&ctx, &deep, opts).expect_err("too deep");
+    assert_eq!(e.code, ErrorCode::JsonDepth);
+    check_agreement(&deep).expect("agree on depth");
+    // Every truncation point near window ends: the same verdict everywhere.
+    for cut in (16 * 1024 - 8..16 * 1024 + 8).chain(32 * 1024 - 4..32 * 1024 + 4) {
+        check_agreement(&base[..cut]).expect("agree on truncations");
+    }
 }
