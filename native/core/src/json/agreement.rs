@@ -22,7 +22,7 @@ pub fn check_agreement(input: &[u8]) -> Result<(), String> {
     }
     // Large inputs are walked with stage 1 a window at a time, small ones with the whole index:
     // both walks must agree on every input.
-    let windowed = super::validate::validate_windowed(&ctx, input, opts);
+    let windowed = super::document::always_windowed(|| validate(&ctx, input, opts));
     if windowed.as_ref().err() != validated.as_ref().err() {
         return Err(format!("validate {:?} but the windowed walk {:?}", validated.err(), windowed.err()));
     }
@@ -42,6 +42,10 @@ pub fn check_agreement(input: &[u8]) -> Result<(), String> {
         }
         (Err(p), Err(s)) if p == s => {}
         _ => return Err(format!("parse {:?} but select {:?}", parsed.err(), selected.err())),
+    }
+    let selected_windowed = super::document::always_windowed(|| select(&ctx, input, &pointers, opts));
+    if selected_windowed != selected {
+        return Err(format!("select {:?} but windowed select {:?}", selected.err(), selected_windowed.err()));
     }
     let mut scratch = Scratch::default();
     if let Ok((text, _)) = prepare(&ctx, input, &mut scratch) {

@@ -88,10 +88,29 @@ pub(crate) fn parse_into(
 /// and write out).
 pub(crate) const WINDOWED_FROM: usize = 8 << 20;
 
+thread_local! {
+    /// Set by the oracle and tests to send every input, whatever its size, through the windowed
+    /// walk.
+    static ALWAYS_WINDOWED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether an input of `len` bytes is walked a window at a time.
+pub(crate) fn windowed(len: usize) -> bool {
+    len >= WINDOWED_FROM || ALWAYS_WINDOWED.with(Cell::get)
+}
+
+/// Runs `f` with every input on this thread walked a window at a time.
+pub(crate) fn always_windowed<T>(f: impl FnOnce() -> T) -> T {
+    let before = ALWAYS_WINDOWED.with(|w| w.replace(true));
+    let out = f();
+    ALWAYS_WINDOWED.with(|w| w.set(before));
+    out
+}
+
 /// Walks `text` (no BOM) as one JSON value into `sink`, by whichever of the two walks suits its
 /// size; both fail the same way. Errors are in `text` offsets.
 pub(crate) fn walk_text<S: Sink>(ctx: &JobCtx, text: &[u8], scratch: &mut Scratch, opts: ParseOptions, sink: &mut S) -> JResult<()> {
-    if text.len() >= WINDOWED_FROM {
+    if windowed(text.len()) {
         return walk_streaming(ctx, text, &mut scratch.stack, opts, sink);
     }
     utf8::index_valid_utf8(ctx, text, &mut scratch.index)?;
@@ -139,7 +158,7 @@ pub(crate) fn walk_streaming<S: Sink>(
 
 /// Structural entries made by stage 1 a window at a time, when the walk first asks for one past
 /// the current window; the windows before are dropped.
-struct Windowed<'a, 'c> {
+pub(crate) struct Windowed<'a, 'c> {
     ctx: &'c JobCtx<'c>,
     state: RefCell<WindowState<'a>>,
     /// The current window, mirrored for the walk's fast path: entry `base + i` is `ptr[i]` for
@@ -147,9 +166,9 @@ struct Windowed<'a, 'c> {
     base: Cell<usize>,
     ptr: Cell<*const u32>,
     len: Cell<usize>,
-    /// `state.stream.escape_blocks` (sized once when the stream is made, never moved).
+    /// `state.stream.escape_blocks`, mirrored the same way.
     escapes: Cell<*const u64>,
-    escape_words: usize,
+    escape_words: Cell<usize>,
 }
 
 struct WindowState<'a> {
@@ -162,18 +181,15 @@ struct WindowState<'a> {
 }
 
 impl<'a, 'c> Windowed<'a, 'c> {
-    fn new(ctx: &'c JobCtx<'c>, stream: Stream<'a>) -> Self {
-        let escapes = stream.escape_blocks.as_ptr();
-        let escape_words = stream.escape_blocks.len();
-        let positions = Vec::with_capacity(WINDOW_BLOCKS * 64 + 64);
+    pub(crate) fn new(ctx: &'c JobCtx<'c>, stream: Stream<'a>) -> Self {
         let w = Windowed {
             ctx,
-            state: RefCell::new(WindowState { stream, positions, base: 0, error: None }),
+            state: RefCell::new(WindowState { stream, positions: Vec::new(), base: 0, error: None }),
             base: Cell::new(0),
             ptr: Cell::new(std::ptr::null()),
             len: Cell::new(0),
-            escapes: Cell::new(escapes),
-            escape_words,
+            escapes: Cell::new(std::ptr::null()),
+            escape_words: Cell::new(0),
         };
         w.mirror(&w.state.borrow());
         w
@@ -184,6 +200,7 @@ impl<'a, 'c> Windowed<'a, 'c> {
         self.ptr.set(st.positions.as_ptr());
         self.len.set(st.positions.len());
         self.escapes.set(st.stream.escape_blocks.as_ptr());
+        self.escape_words.set(st.stream.escape_blocks.len());
     }
 
     /// Indexes windows until entry `k` exists or the input ends.
@@ -225,9 +242,10 @@ impl Entries for Windowed<'_, '_> {
         let escapes = self.escapes.get();
         (first..=last).any(|b| {
             let word = b / 64;
-            // SAFETY: `escapes` is the stream's bitmap of `escape_words` words, allocated once and
-            // written only inside `refill`; the walk asks about strings already indexed.
-            word < self.escape_words && unsafe { *escapes.add(word) } & (1u64 << (b % 64)) != 0
+            // SAFETY: `escapes` and `escape_words` mirror the stream's bitmap and are set again
+            // after every change to it (only `refill` changes it); the walk asks about strings
+            // already indexed.
+            word < self.escape_words.get() && unsafe { *escapes.add(word) } & (1u64 << (b % 64)) != 0
         })
     }
 }

@@ -8,8 +8,9 @@
 //! member replaced the earlier instance, as `JSON.parse` keeps the last), and only the selected
 //! values are walked again, into the tape.
 
-use super::document::{prepare, walk_document, Scratch};
+use super::document::{walk_text, windowed, Scratch, Windowed};
 use super::error::JResult;
+use super::structural::{Stream, StructuralIndex};
 use super::pointer::{Pointer, Step};
 use super::string;
 use super::tape::{Tag, Tape, TapeBuilder};
@@ -26,11 +27,15 @@ pub fn select(ctx: &JobCtx, input: &[u8], selectors: &[Pointer], opts: ParseOpti
     let mut builder = TapeBuilder::default();
     let trie = Trie::new(selectors);
     let run = |scratch: &mut Scratch, builder: &mut TapeBuilder| -> JResult<()> {
-        let (text, bom) = prepare(ctx, input, scratch)?;
+        let bom = super::utf8::bom_len(input);
+        let text = &input[bom..];
         let mut sink = SelectSink::new(&trie);
-        walk_document(ctx, text, scratch, opts, &mut sink).map_err(|e| e.shifted(bom))?;
-        let walker = Walker::new(text, &scratch.index, opts.max_depth);
-        let mut emit = Emit { ctx, walker, insts: &sink.insts, stack: Vec::new() };
+        walk_text(ctx, text, scratch, opts, &mut sink).map_err(|e| e.shifted(bom))?;
+        // Small inputs were walked over their whole index, which the selected containers reuse;
+        // large ones were indexed a window at a time, and each selected container is indexed
+        // again from where it starts.
+        let whole = (!windowed(text.len())).then_some(&scratch.index);
+        let mut emit = Emit { ctx, text, whole, max_depth: opts.max_depth, insts: &sink.insts, stack: Vec::new() };
         for (pointer, nodes) in selectors.iter().zip(&trie.paths) {
             match sink.root {
                 Some(root) => emit.selection(root, &pointer.steps, nodes, builder).map_err(|e| e.shifted(bom))?,
@@ -89,8 +94,11 @@ impl Trie {
 
 /// One value the walk reached along a trie path.
 struct Inst {
-    /// Its structural entry.
+    /// Its structural entry and input offset.
     k: u32,
+    at: u32,
+    /// What it is if it is a scalar (set by the scalar's own callback).
+    scalar: Scalar,
     /// Its first byte: `{`, `[`, or that of a scalar.
     byte: u8,
     /// Per child node reached from it: the member or element there (`One`; a later duplicate
@@ -101,6 +109,18 @@ struct Inst {
 enum Slot {
     One(u32),
     Many(Vec<u32>),
+}
+
+/// A selected scalar, kept so it goes into the tape without a second walk.
+#[derive(Clone, Copy)]
+enum Scalar {
+    /// A container (or not seen yet).
+    None,
+    /// A string's raw content: input offset, length, and whether it may hold escapes.
+    Str(u32, u32, bool),
+    /// A number token: input offset and length.
+    Num(u32, u32),
+    Lit(Tag),
 }
 
 impl Inst {
@@ -147,9 +167,17 @@ impl<'t> SelectSink<'t> {
         }
     }
 
-    fn new_inst(&mut self, k: usize, byte: u8) -> u32 {
-        self.insts.push(Inst { k: k as u32, byte, slots: Vec::new() });
+    fn new_inst(&mut self, k: usize, at: usize, byte: u8) -> u32 {
+        self.insts.push(Inst { k: k as u32, at: at as u32, scalar: Scalar::None, byte, slots: Vec::new() });
         (self.insts.len() - 1) as u32
+    }
+
+    /// Notes the scalar just walked on the instances `value_start` made for it.
+    #[inline(always)]
+    fn scalar(&mut self, scalar: Scalar) {
+        for &(_, inst) in &self.current {
+            self.insts[inst as usize].scalar = scalar;
+        }
     }
 
     /// Hangs `child` under `parent` at `node`: appended for a wildcard over an array, else in
@@ -166,11 +194,11 @@ impl<'t> SelectSink<'t> {
 
 impl Sink for SelectSink<'_> {
     #[inline(always)]
-    fn value_start(&mut self, k: usize, byte: u8) {
+    fn value_start(&mut self, k: usize, at: usize, byte: u8) {
         self.current.clear();
         let Some(top) = self.open.last_mut() else {
             // The document itself.
-            let root = self.new_inst(k, byte);
+            let root = self.new_inst(k, at, byte);
             self.root = Some(root);
             self.current.push((0, root));
             return;
@@ -178,7 +206,7 @@ impl Sink for SelectSink<'_> {
         if top.object {
             for p in 0..self.pending.len() {
                 let (node, parent) = self.pending[p];
-                let child = self.new_inst(k, byte);
+                let child = self.new_inst(k, at, byte);
                 self.attach(parent, node, child, false);
                 self.current.push((node, child));
             }
@@ -194,7 +222,7 @@ impl Sink for SelectSink<'_> {
             for &c in &trie.nodes[node as usize].children {
                 let n = &trie.nodes[c as usize];
                 if n.wildcard || n.index == Some(i) {
-                    let child = self.new_inst(k, byte);
+                    let child = self.new_inst(k, at, byte);
                     self.attach(parent, c, child, n.wildcard);
                     self.current.push((c, child));
                 }
@@ -252,21 +280,36 @@ impl Sink for SelectSink<'_> {
     }
 
     #[inline(always)]
-    fn string(&mut self, _s: RawString) -> JResult<()> {
+    fn string(&mut self, s: RawString) -> JResult<()> {
+        if !self.current.is_empty() {
+            self.scalar(Scalar::Str(s.offset as u32, s.raw.len() as u32, s.escaped));
+        }
         Ok(())
     }
 
     #[inline(always)]
-    fn number(&mut self, _token: &[u8]) {}
+    fn number(&mut self, token: &[u8]) {
+        if let Some(&(_, inst)) = self.current.first() {
+            let at = self.insts[inst as usize].at;
+            self.scalar(Scalar::Num(at, token.len() as u32));
+        }
+    }
 
     #[inline(always)]
-    fn literal(&mut self, _tag: Tag) {}
+    fn literal(&mut self, tag: Tag) {
+        if !self.current.is_empty() {
+            self.scalar(Scalar::Lit(tag));
+        }
+    }
 }
 
-/// Writes selections into the tape, walking each selected value again.
+/// Writes selections into the tape: scalars as recorded, containers by walking them again.
 struct Emit<'a, 'c> {
     ctx: &'c JobCtx<'c>,
-    walker: Walker<'a>,
+    text: &'a [u8],
+    /// The whole input's index, where it was built.
+    whole: Option<&'a StructuralIndex>,
+    max_depth: usize,
     insts: &'a [Inst],
     stack: Vec<Frame>,
 }
@@ -299,8 +342,26 @@ impl Emit<'_, '_> {
                 }
             }
         }
-        let k = self.insts[inst as usize].k as usize;
-        self.walker.value(self.ctx, k, &mut self.stack, builder)?;
+        let here = &self.insts[inst as usize];
+        let text = self.text;
+        let span = |at: u32, len: u32| &text[at as usize..(at + len) as usize];
+        match here.scalar {
+            Scalar::Str(at, len, escaped) => builder.string(RawString { raw: span(at, len), offset: at as usize, escaped })?,
+            Scalar::Num(at, len) => builder.number(span(at, len)),
+            Scalar::Lit(tag) => builder.literal(tag),
+            Scalar::None => match self.whole {
+                Some(index) => {
+                    Walker::new(text, index, self.max_depth).value(self.ctx, here.k as usize, &mut self.stack, builder)?;
+                }
+                None => {
+                    // The container starts a value, so stage 1 may start there too; it indexes
+                    // only as far as the walk of this one value reads.
+                    let rest = &text[here.at as usize..];
+                    let entries = Windowed::new(self.ctx, Stream::new(crate::simd::level(), rest, false)?);
+                    Walker::new(rest, &entries, self.max_depth).value(self.ctx, 0, &mut self.stack, builder)?;
+                }
+            },
+        }
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! `validate`: the full check without building anything.
 
-use super::document::{walk_streaming, walk_text, Scratch};
+use super::document::{walk_text, Scratch};
 use super::utf8;
 use super::walker::CheckSink;
 use super::ParseOptions;
@@ -11,15 +11,6 @@ use crate::runtime::JobCtx;
 pub fn validate(ctx: &JobCtx, input: &[u8], opts: ParseOptions) -> CoreResult<()> {
     let bom = utf8::bom_len(input);
     walk_text(ctx, &input[bom..], &mut Scratch::default(), opts, &mut CheckSink)
-        .map_err(|e| e.shifted(bom))
-        .map_err(|e| e.into_core(input))
-}
-
-/// `validate` through the windowed walk whatever the input's size (the oracle compares it with
-/// the whole-index walk on every input).
-pub(crate) fn validate_windowed(ctx: &JobCtx, input: &[u8], opts: ParseOptions) -> CoreResult<()> {
-    let bom = utf8::bom_len(input);
-    walk_streaming(ctx, &input[bom..], &mut Vec::new(), opts, &mut CheckSink)
         .map_err(|e| e.shifted(bom))
         .map_err(|e| e.into_core(input))
 }

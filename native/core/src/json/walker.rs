@@ -16,10 +16,10 @@ const ENTRIES_PER_CHECKPOINT: usize = 1 << 16;
 
 /// What a walk produces. Offsets are into the walked input.
 pub(crate) trait Sink {
-    /// A value starts at structural entry `k`, whose byte is `byte`; the value's own callbacks
-    /// (`open`, `string`, `number`, `literal`) follow.
+    /// A value starts at structural entry `k`, input offset `at`, with byte `byte`; the value's
+    /// own callbacks (`descend`/`open`, `string`, `number`, `literal`) follow.
     #[inline(always)]
-    fn value_start(&mut self, _k: usize, _byte: u8) {}
+    fn value_start(&mut self, _k: usize, _at: usize, _byte: u8) {}
     /// Whether the container starting at entry `k` (after its `value_start`) is walked into this
     /// sink. When not, the walker only checks it, with a walk of its own that keeps nothing, and
     /// this sink hears nothing of it (no `open`, members or `close`).
@@ -148,7 +148,7 @@ impl<'a, E: Entries> Walker<'a, E> {
             let Some((p, c)) = self.entry(k) else {
                 return Err(self.unexpected(k, "a JSON value"));
             };
-            sink.value_start(k, c);
+            sink.value_start(k, p, c);
             match c {
                 b'{' | b'[' => {
                     let object = c == b'{';

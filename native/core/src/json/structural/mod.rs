@@ -117,8 +117,8 @@ pub(crate) struct Stream<'a> {
     first_error: Option<StringError>,
     /// Blocks of 64 bytes indexed so far.
     done: usize,
-    /// Bit `b` set when block `b` holds an escape inside a string, for the whole input (filled as
-    /// the blocks are indexed; sized up front, so it never moves).
+    /// Bit `b` set when block `b` holds an escape inside a string, for the blocks indexed so far
+    /// (grown as they are).
     pub escape_blocks: Vec<u64>,
 }
 
@@ -156,7 +156,7 @@ impl<'a> Stream<'a> {
             carry: Carry::default(),
             first_error: None,
             done: 0,
-            escape_blocks: vec![0; input.len().div_ceil(64 * 64)],
+            escape_blocks: Vec::new(),
         })
     }
 
@@ -178,6 +178,7 @@ impl<'a> Stream<'a> {
             return Ok(());
         }
         let (input, range) = (self.input, self.done..end);
+        self.escape_blocks.resize(end.div_ceil(64), 0);
         let (carry, first_error, escape_blocks) = (&mut self.carry, &mut self.first_error, &mut self.escape_blocks);
         match &mut self.classifier {
             Classifier::Portable => index_blocks(ctx, input, range, carry, first_error, escape_blocks, positions, portable::classify)?,

@@ -87,6 +87,8 @@ proptest::proptest! {
         let pointers: Vec<Pointer> = picks.iter().map(|&i| Pointer::parse(all[i]).expect("valid")).collect();
         let v: Value = serde_json::from_str(&text).expect("serde reads the document");
         let tape = select(&JobCtx::inline(), text.as_bytes(), &pointers, ParseOptions::default()).expect("select");
+        let windowed = crate::json::document::always_windowed(|| select(&JobCtx::inline(), text.as_bytes(), &pointers, ParseOptions::default())).expect("select");
+        proptest::prop_assert!(windowed == tape, "the windowed walk selects the same on {}", text);
         let got = tape_values(&tape);
         proptest::prop_assert_eq!(got.len(), pointers.len());
         for ((p, g), i) in pointers.iter().zip(&got).zip(&picks) {
