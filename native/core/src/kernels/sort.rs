@@ -199,6 +199,74 @@ impl Bins {
     }
 }
 
+/// The bins of `keys` into `out` (as long): `Bins::of` for each, eight at a time with AVX-512
+/// where the process runs it (the same integer operations lane by lane, so the same bins; the
+/// count and scatter passes of one sort always take the same path). cachegrind put the two passes
+/// at about 100 instructions per element, a fifth of them in `Bins::of`; with these 8-lane bins,
+/// 10 M doubles sorted on one thread in 173-241 ms of CPU time against 214-290 ms (best of 6,
+/// four interleaved runs each).
+#[inline(always)]
+fn bins_block(bins: &Bins, keys: &[u64], out: &mut [u32], wide: bool) {
+    debug_assert_eq!(keys.len(), out.len());
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        // SAFETY: `wide` is only true where the CPU has AVX-512F (see `wide_bins`).
+        unsafe { bins_block_avx512(bins, keys, out) };
+        return;
+    }
+    let _ = wide;
+    for (o, &k) in out.iter_mut().zip(keys) {
+        *o = bins.of(k) as u32;
+    }
+}
+
+/// Whether this process computes bins with AVX-512.
+fn wide_bins() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::simd::level() >= crate::simd::SimdLevel::Avx512 && std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// SAFETY: the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn bins_block_avx512(bins: &Bins, keys: &[u64], out: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let base = _mm512_set1_epi64(bins.base as i64);
+    let last_coarse = _mm512_set1_epi64(COARSE as i64 - 1);
+    let shift = _mm_cvtsi64_si128(bins.shift as i64);
+    let low32 = _mm512_set1_epi64(0xffff_ffff);
+    let byte = _mm512_set1_epi64(0xff);
+    let one = _mm512_set1_epi64(1);
+    let mut kc = keys.chunks_exact(8);
+    let mut oc = out.chunks_exact_mut(8);
+    for (k8, o8) in (&mut kc).zip(&mut oc) {
+        // SAFETY: `k8` is 8 readable u64 and `o8` 8 writable u32 (unaligned accesses); every
+        // gathered index is below COARSE, the length of `bins.coarse`.
+        unsafe {
+            let k = _mm512_loadu_si512(k8.as_ptr().cast());
+            let t = _mm512_sub_epi64(_mm512_max_epu64(k, base), base);
+            let c = _mm512_min_epu64(_mm512_srl_epi64(t, shift), last_coarse);
+            let e = _mm512_i64gather_epi64::<8>(c, bins.coarse.as_ptr().cast());
+            let fshift = _mm512_and_si512(_mm512_srli_epi64::<32>(e), byte);
+            let lg = _mm512_srli_epi64::<40>(e);
+            let within = _mm512_srlv_epi64(_mm512_sub_epi64(t, _mm512_sll_epi64(c, shift)), fshift);
+            let sub = _mm512_min_epu64(within, _mm512_sub_epi64(_mm512_sllv_epi64(one, lg), one));
+            let bin = _mm512_add_epi64(_mm512_and_si512(e, low32), sub);
+            _mm256_storeu_si256(o8.as_mut_ptr().cast(), _mm512_cvtepi64_epi32(bin));
+        }
+    }
+    for (o, &k) in oc.into_remainder().iter_mut().zip(kc.remainder()) {
+        *o = bins.of(k) as u32;
+    }
+}
+
+/// Keys per block in the count and scatter passes.
+const BLOCK: usize = 64;
+
 /// Pieces for the count and scatter passes: a few per pool thread, so one slowed thread leaves
 /// the others work to take (each piece keeps its own runs, so the result is the same).
 fn piece_len(ctx: &JobCtx, n: usize) -> usize {
@@ -309,6 +377,7 @@ unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
     x: &[T],
     r: Range<usize>,
     bins: &Bins,
+    wide: bool,
     bucket: &[u16],
     off: &mut [usize],
     kdst: &Scatter<u64>,
@@ -333,19 +402,19 @@ unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
     };
     // Blocks of keys: their buckets first (independent table loads that overlap), then the
     // stores, whose offsets depend on one another.
-    const BLOCK: usize = 64;
     let mut kb = [0u64; BLOCK];
+    let mut bb = [0u32; BLOCK];
     let mut db = [0u16; BLOCK];
     let mut i = r.start;
     while i < r.end {
         let len = BLOCK.min(r.end - i);
+        for (slot, &v) in kb.iter_mut().zip(&x[i..i + len]) {
+            *slot = full_key(v);
+        }
+        bins_block(bins, &kb[..len], &mut bb[..len], wide);
         for j in 0..len {
-            // SAFETY: `i + j < r.end`, in `x`; `bucket` has an entry per bin.
-            unsafe {
-                let k = full_key(*x.get_unchecked(i + j));
-                kb[j] = k;
-                db[j] = *bucket.get_unchecked(bins.of(k));
-            }
+            // SAFETY: `j < len <= BLOCK`; `bucket` has an entry per bin.
+            unsafe { *db.get_unchecked_mut(j) = *bucket.get_unchecked(*bb.get_unchecked(j) as usize) };
         }
         for j in 0..len {
             let (k, d) = (kb[j], db[j] as usize);
@@ -402,15 +471,24 @@ unsafe fn partition<T: SortKey, const IDX: bool>(
     let n = x.len();
     let piece = piece_len(ctx, n);
     let bins = Bins::sampled(x);
+    let wide = wide_bins();
     let parts = ctx.map_chunks(n, piece, |r| {
         let mut h = vec![0u32; bins.len];
         let mut nans = Vec::new();
-        for &v in &x[r] {
-            if !IDX && v.is_nan() {
-                nans.push(v);
+        let (mut kb, mut bb) = ([0u64; BLOCK], [0u32; BLOCK]);
+        for block in x[r].chunks(BLOCK) {
+            for (slot, &v) in kb.iter_mut().zip(block) {
+                if !IDX && v.is_nan() {
+                    nans.push(v);
+                }
+                *slot = full_key(v);
             }
-            // SAFETY: `of` is below `bins.len`.
-            unsafe { *h.get_unchecked_mut(bins.of(full_key(v))) += 1 };
+            let len = block.len();
+            bins_block(&bins, &kb[..len], &mut bb[..len], wide);
+            for &b in &bb[..len] {
+                // SAFETY: every bin is below `bins.len`.
+                unsafe { *h.get_unchecked_mut(b as usize) += 1 };
+            }
         }
         (h, nans)
     })?;
@@ -457,7 +535,7 @@ unsafe fn partition<T: SortKey, const IDX: bool>(
         // SAFETY: `offsets` gives each piece its own runs of positions, sized by its counts of
         // these same keys and covering 0..n exactly once over all pieces; buffers as the caller
         // guarantees.
-        unsafe { scatter_piece::<T, IDX>(x, r, &bins, &bucket, &mut off, kdst, idst, phase) };
+        unsafe { scatter_piece::<T, IDX>(x, r, &bins, wide, &bucket, &mut off, kdst, idst, phase) };
     })?;
     Ok((starts, nans))
 }
