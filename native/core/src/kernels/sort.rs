@@ -567,6 +567,101 @@ fn insertion<const IDX: bool>(sk: &[u64], si: &[u32], k: &mut [u64], ix: &mut [u
     }
 }
 
+/// The buffers `leaf` reuses from one bucket to the next: each key's part and the parts' counts.
+#[derive(Default)]
+struct LeafScratch {
+    parts: Vec<u32>,
+    counts: Vec<u32>,
+}
+
+/// Whether `leaf` computes ranges and parts with AVX-512 (F and DQ, for the u64/f64 conversions).
+fn wide_parts() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *WIDE.get_or_init(|| {
+            crate::simd::level() >= crate::simd::SimdLevel::Avx512
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512dq")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The smallest and largest of `k` (not empty).
+#[inline(always)]
+fn key_range(k: &[u64], wide: bool) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        // SAFETY: `wide` is only true where the CPU has AVX-512F and DQ (see `wide_parts`).
+        return unsafe { key_range_avx512(k) };
+    }
+    let _ = wide;
+    k.iter().fold((u64::MAX, 0), |(a, b), &v| (a.min(v), b.max(v)))
+}
+
+/// SAFETY: the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn key_range_avx512(k: &[u64]) -> (u64, u64) {
+    use std::arch::x86_64::*;
+    let (mut lo, mut hi) = (_mm512_set1_epi64(-1), _mm512_setzero_si512());
+    let mut chunks = k.chunks_exact(8);
+    for c in &mut chunks {
+        // SAFETY: `c` is 8 readable u64 (an unaligned load).
+        let v = unsafe { _mm512_loadu_si512(c.as_ptr().cast()) };
+        lo = _mm512_min_epu64(lo, v);
+        hi = _mm512_max_epu64(hi, v);
+    }
+    let rest = chunks.remainder().iter().fold((u64::MAX, 0), |(a, b), &v| (a.min(v), b.max(v)));
+    (_mm512_reduce_min_epu64(lo).min(rest.0), _mm512_reduce_max_epu64(hi).max(rest.1))
+}
+
+/// Each key's part (see `leaf`): `v - lo` without `scale`, else `min(floor((v - lo) * scale), last)`.
+#[inline(always)]
+fn parts_of(k: &[u64], lo: u64, scale: Option<f64>, last: u32, out: &mut [u32], wide: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        // SAFETY: `wide` is only true where the CPU has AVX-512F and DQ (see `wide_parts`).
+        unsafe { parts_of_avx512(k, lo, scale, last, out) };
+        return;
+    }
+    let _ = wide;
+    match scale {
+        None => out.iter_mut().zip(k).for_each(|(o, &v)| *o = (v - lo) as u32),
+        Some(f) => out.iter_mut().zip(k).for_each(|(o, &v)| *o = (((v - lo) as f64 * f) as u64).min(last as u64) as u32),
+    }
+}
+
+/// SAFETY: the CPU has AVX-512F and AVX-512DQ.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+unsafe fn parts_of_avx512(k: &[u64], lo: u64, scale: Option<f64>, last: u32, out: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let (lov, cap) = (_mm512_set1_epi64(lo as i64), _mm512_set1_epi64(last as i64));
+    let f = _mm512_set1_pd(scale.unwrap_or(1.0));
+    let mut kc = k.chunks_exact(8);
+    let mut oc = out.chunks_exact_mut(8);
+    for (k8, o8) in (&mut kc).zip(&mut oc) {
+        // SAFETY: `k8` is 8 readable u64 and `o8` 8 writable u32 (unaligned accesses).
+        unsafe {
+            let d = _mm512_sub_epi64(_mm512_loadu_si512(k8.as_ptr().cast()), lov);
+            let p = match scale {
+                None => d,
+                // Truncation toward zero of a non-negative product: `floor`, as `as u64` does.
+                Some(_) => _mm512_min_epu64(_mm512_cvttpd_epu64(_mm512_mul_pd(_mm512_cvtepu64_pd(d), f)), cap),
+            };
+            _mm256_storeu_si256(o8.as_mut_ptr().cast(), _mm512_cvtepi64_epi32(p));
+        }
+    }
+    let (rest_k, rest_o) = (kc.remainder(), oc.into_remainder());
+    match scale {
+        None => rest_o.iter_mut().zip(rest_k).for_each(|(o, &v)| *o = (v - lo) as u32),
+        Some(f) => rest_o.iter_mut().zip(rest_k).for_each(|(o, &v)| *o = (((v - lo) as f64 * f) as u64).min(last as u64) as u32),
+    }
+}
+
 /// Sorts `k` (and `ix` alongside, with `IDX`) stably in place, with `tk`/`ti` (as long) as
 /// scratch and `count` as the parts' counts. Longer runs are split into `tk` into about as many
 /// parts as keys, cutting their own range (minimum to maximum) evenly; parts longer than
@@ -574,7 +669,7 @@ fn insertion<const IDX: bool>(sk: &[u64], si: &[u32], k: &mut [u64], ix: &mut [u
 /// puts the keys of the short parts in order (few moves: keys are out of order only within a
 /// part, which holds one key or so). Every split has at least two non-empty parts (the minimum
 /// and the maximum land apart), so the recursion ends.
-fn leaf<const IDX: bool>(k: &mut [u64], ix: &mut [u32], tk: &mut [u64], ti: &mut [u32], count: &mut Vec<u32>) {
+fn leaf<const IDX: bool>(k: &mut [u64], ix: &mut [u32], tk: &mut [u64], ti: &mut [u32], count: &mut LeafScratch) {
     let m = k.len();
     if m <= INSERTION {
         tk[..m].copy_from_slice(k);
@@ -584,43 +679,41 @@ fn leaf<const IDX: bool>(k: &mut [u64], ix: &mut [u32], tk: &mut [u64], ti: &mut
         insertion::<IDX>(&tk[..m], &ti[..if IDX { m } else { 0 }], k, ix);
         return;
     }
-    let (lo, hi) = k.iter().fold((u64::MAX, 0), |(a, b), &v| (a.min(v), b.max(v)));
+    let wide = wide_parts();
+    let (lo, hi) = key_range(k, wide);
     if lo == hi {
         return; // all equal: already in (stable) order
     }
-    // Part of `v`: `(v - lo) * (parts - 1) / (hi - lo)` in 64.64 fixed point (rounded down, so
-    // at most `parts - 1`, and monotone); a narrow range gets one part per key value instead.
+    // Part of `v`: `v - lo` when the range is narrower than the run (one part per key value),
+    // else `(v - lo) * (m - 1/2) / (hi - lo)` in f64, rounded down and capped at `m - 1`: monotone
+    // in `v` (every step rounds monotonically), 0 for the minimum and `m - 1` for the maximum.
     let span = hi - lo;
-    let (parts, mul) = if span < m as u64 {
-        (span as usize + 1, None)
-    } else {
-        // Below 2^64: `m - 1 < span`.
-        (m, Some(((((m - 1) as u128) << 64) / span as u128) as u64))
-    };
-    let part = |v: u64| match mul {
-        Some(mul) => (((v - lo) as u128 * mul as u128) >> 64) as usize,
-        None => (v - lo) as usize,
-    };
-    count.clear();
-    count.resize(parts + 1, 0);
-    let cp = count.as_mut_ptr();
-    for &v in k.iter() {
-        // SAFETY: `part(v) <= parts - 1` (see above); `count` has `parts + 1` entries.
-        unsafe { *cp.add(part(v) + 1) += 1 };
+    let (parts, scale) = if span < m as u64 { (span as usize + 1, None) } else { (m, Some((m as f64 - 0.5) / span as f64)) };
+    // Each key's part, once (the count and the scatter both need it).
+    let mut part = std::mem::take(&mut count.parts);
+    part.resize(m, 0);
+    parts_of(k, lo, scale, (parts - 1) as u32, &mut part, wide);
+    let counts = &mut count.counts;
+    counts.clear();
+    counts.resize(parts + 1, 0);
+    let cp = counts.as_mut_ptr();
+    for &p in &part {
+        // SAFETY: every part is at most `parts - 1` (capped above); `counts` has `parts + 1` entries.
+        unsafe { *cp.add(p as usize + 1) += 1 };
     }
-    // Exclusive scan, one place up: `count[d]` is part `d`'s first position.
+    // Exclusive scan, one place up: `counts[d]` is part `d`'s first position.
     let (mut at, mut longest) = (0, 0);
-    for c in count.iter_mut() {
+    for c in counts.iter_mut() {
         longest = longest.max(*c);
         at += *c;
         *c = at;
     }
     for i in 0..m {
-        // SAFETY: `part(v) < parts`; the offsets are an exclusive scan of these keys' part counts,
-        // so every write lands in 0..m, once, in input order within each part.
+        // SAFETY: `part[i] < parts`; the offsets are an exclusive scan of these keys' part
+        // counts, so every write lands in 0..m, once, in input order within each part.
         unsafe {
             let v = *k.get_unchecked(i);
-            let o = cp.add(part(v));
+            let o = cp.add(*part.get_unchecked(i) as usize);
             *tk.get_unchecked_mut(*o as usize) = v;
             if IDX {
                 *ti.get_unchecked_mut(*o as usize) = *ix.get_unchecked(i);
@@ -628,6 +721,8 @@ fn leaf<const IDX: bool>(k: &mut [u64], ix: &mut [u32], tk: &mut [u64], ti: &mut
             *o += 1;
         }
     }
+    count.parts = part;
+    let count = &count.counts;
     // Now `count[d]` is part `d`'s end.
     let mut begin = 0;
     let mut d = 0;
@@ -637,7 +732,7 @@ fn leaf<const IDX: bool>(k: &mut [u64], ix: &mut [u32], tk: &mut [u64], ti: &mut
             let r = begin..end;
             let (si, di) = if IDX { (&mut ti[r.clone()], &mut ix[r.clone()]) } else { (&mut [][..], &mut [][..]) };
             // Counts of its own (this level's ends are still to be read): sized by that part.
-            leaf::<IDX>(&mut tk[r.clone()], si, &mut k[r], di, &mut Vec::new());
+            leaf::<IDX>(&mut tk[r.clone()], si, &mut k[r], di, &mut LeafScratch::default());
         }
         begin = end;
         d += 1;
@@ -662,7 +757,7 @@ unsafe fn sort_buckets<const IDX: bool>(
     let tasks = if ctx.is_parallel() { rayon::current_num_threads().max(1) * 16 } else { 1 };
     let group = nb.div_ceil(tasks);
     ctx.map_chunks(nb, group, |r| {
-        let (mut tk, mut ti, mut count) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut tk, mut ti, mut count) = (Vec::new(), Vec::new(), LeafScratch::default());
         for d in r {
             let run = starts[d]..starts[d + 1];
             tk.resize(tk.len().max(run.len()), 0);
@@ -704,7 +799,7 @@ pub fn sort<T: SortKey>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreRes
         let nans: Vec<T> = src.iter().copied().filter(|v| v.is_nan()).collect();
         let mut keys: Vec<u64> = src.iter().map(|&v| full_key(v)).collect();
         let mut tmp = vec![0u64; n];
-        leaf::<false>(&mut keys, &mut [], &mut tmp, &mut [], &mut Vec::new());
+        leaf::<false>(&mut keys, &mut [], &mut tmp, &mut [], &mut LeafScratch::default());
         let m = n - nans.len();
         for (o, &k) in out[..m].iter_mut().zip(&keys) {
             *o = T::from_key(k);
@@ -774,7 +869,7 @@ pub fn argsort<T: SortKey>(ctx: &JobCtx, x: &[T]) -> CoreResult<Vec<u32>> {
         let mut keys: Vec<u64> = x.iter().map(|&v| full_key(v)).collect();
         let mut idx: Vec<u32> = (0..n as u32).collect();
         let (mut tk, mut ti) = (vec![0u64; n], vec![0u32; n]);
-        leaf::<true>(&mut keys, &mut idx, &mut tk, &mut ti, &mut Vec::new());
+        leaf::<true>(&mut keys, &mut idx, &mut tk, &mut ti, &mut LeafScratch::default());
         return Ok(idx);
     }
     // The indices go straight to the result and are sorted there with their keys.
