@@ -535,13 +535,7 @@ impl Sink for FieldSink<'_, '_> {
     #[inline(always)]
     fn key(&mut self, s: RawString) -> JResult<()> {
         let Some(o) = self.open.last() else { return Ok(()) };
-        let key: &[u8] = if s.escaped {
-            self.key_scratch.clear();
-            string::unescape_into(s.raw, s.offset, &mut self.key_scratch)?;
-            &self.key_scratch
-        } else {
-            s.raw
-        };
+        let key = s.text(&mut self.key_scratch)?;
         self.pending = self.trie.child_by_key(o.node, key);
         Ok(())
     }

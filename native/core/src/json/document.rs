@@ -199,8 +199,8 @@ impl<'a, 'c> Windowed<'a, 'c> {
         self.base.set(st.base);
         self.ptr.set(st.positions.as_ptr());
         self.len.set(st.positions.len());
-        self.escapes.set(st.stream.escape_blocks.as_ptr());
-        self.escape_words.set(st.stream.escape_blocks.len());
+        self.escapes.set(st.stream.scan.escape_blocks.as_ptr());
+        self.escape_words.set(st.stream.scan.escape_blocks.len());
     }
 
     /// Indexes windows until entry `k` exists or the input ends.

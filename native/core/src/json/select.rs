@@ -12,7 +12,6 @@ use super::document::{walk_text, windowed, Scratch, Windowed};
 use super::error::JResult;
 use super::structural::{Stream, StructuralIndex};
 use super::pointer::{Pointer, Step};
-use super::string;
 use super::tape::{Tag, Tape, TapeBuilder};
 use super::walker::{Frame, RawString, Sink, Walker};
 use super::ParseOptions;
@@ -259,13 +258,7 @@ impl Sink for SelectSink<'_> {
     #[inline(always)]
     fn key(&mut self, s: RawString) -> JResult<()> {
         let Some(top) = self.open.last() else { return Ok(()) };
-        let key: &[u8] = if s.escaped {
-            self.key_scratch.clear();
-            string::unescape_into(s.raw, s.offset, &mut self.key_scratch)?;
-            &self.key_scratch
-        } else {
-            s.raw
-        };
+        let key = s.text(&mut self.key_scratch)?;
         self.pending.clear();
         let trie = self.trie;
         for &(node, parent) in &self.pairs[top.start..] {

@@ -48,6 +48,22 @@ pub(crate) struct RawString<'a> {
     pub escaped: bool,
 }
 
+impl<'a> RawString<'a> {
+    /// The string's text: `raw` itself when it has no escapes, else unescaped into `scratch`.
+    #[inline(always)]
+    pub(crate) fn text<'s>(&self, scratch: &'s mut Vec<u8>) -> JResult<&'s [u8]>
+    where
+        'a: 's,
+    {
+        if !self.escaped {
+            return Ok(self.raw);
+        }
+        scratch.clear();
+        super::string::unescape_into(self.raw, self.offset, scratch)?;
+        Ok(scratch)
+    }
+}
+
 #[derive(Clone, Copy)]
 pub(crate) struct Frame {
     object: bool,

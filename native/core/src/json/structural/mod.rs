@@ -101,9 +101,9 @@ fn index_with(level: SimdLevel, ctx: &JobCtx, input: &[u8], out: &mut Structural
     out.positions.reserve(input.len() / 6 + 64);
     advise_huge_pages(&out.positions);
     stream.fill(ctx, &mut out.positions, usize::MAX)?;
-    out.first_string_error = stream.first_error;
+    out.first_string_error = stream.scan.first_error;
     let valid = stream.utf8_valid();
-    out.escape_blocks = stream.escape_blocks;
+    out.escape_blocks = stream.scan.escape_blocks;
     Ok(valid)
 }
 
@@ -113,13 +113,19 @@ fn index_with(level: SimdLevel, ctx: &JobCtx, input: &[u8], out: &mut Structural
 pub(crate) struct Stream<'a> {
     input: &'a [u8],
     classifier: Classifier,
-    carry: Carry,
-    first_error: Option<StringError>,
+    pub(crate) scan: Scan,
     /// Blocks of 64 bytes indexed so far.
     done: usize,
+}
+
+/// What stage 1 carries and gathers from block to block.
+#[derive(Default)]
+pub(crate) struct Scan {
+    carry: Carry,
+    first_error: Option<StringError>,
     /// Bit `b` set when block `b` holds an escape inside a string, for the blocks indexed so far
     /// (grown as they are).
-    pub escape_blocks: Vec<u64>,
+    pub(crate) escape_blocks: Vec<u64>,
 }
 
 /// The classifier the stream runs, with its running UTF-8 check where there is one.
@@ -150,14 +156,7 @@ impl<'a> Stream<'a> {
             }
         }
         let _ = level;
-        Ok(Stream {
-            input,
-            classifier,
-            carry: Carry::default(),
-            first_error: None,
-            done: 0,
-            escape_blocks: Vec::new(),
-        })
+        Ok(Stream { input, classifier, scan: Scan::default(), done: 0 })
     }
 
     /// Whether every block is indexed.
@@ -167,7 +166,7 @@ impl<'a> Stream<'a> {
 
     /// The first bad string content in the blocks indexed so far.
     pub(crate) fn first_string_error(&self) -> Option<StringError> {
-        self.first_error
+        self.scan.first_error
     }
 
     /// Indexes up to `blocks` more blocks, appending their positions to `positions`.
@@ -177,15 +176,14 @@ impl<'a> Stream<'a> {
         if self.done >= end {
             return Ok(());
         }
-        let (input, range) = (self.input, self.done..end);
-        self.escape_blocks.resize(end.div_ceil(64), 0);
-        let (carry, first_error, escape_blocks) = (&mut self.carry, &mut self.first_error, &mut self.escape_blocks);
+        let (input, range, scan) = (self.input, self.done..end, &mut self.scan);
+        scan.escape_blocks.resize(end.div_ceil(64), 0);
         match &mut self.classifier {
-            Classifier::Portable => index_blocks(ctx, input, range, carry, first_error, escape_blocks, positions, portable::classify)?,
+            Classifier::Portable => index_blocks(ctx, input, range, scan, positions, portable::classify)?,
             #[cfg(target_arch = "x86_64")]
-            Classifier::Avx2(check) => x86::fill_avx2(ctx, input, range, carry, first_error, escape_blocks, positions, check)?,
+            Classifier::Avx2(check) => x86::fill_avx2(ctx, input, range, scan, positions, check)?,
             #[cfg(target_arch = "x86_64")]
-            Classifier::Avx512(check) => x86::fill_avx512(ctx, input, range, carry, first_error, escape_blocks, positions, check)?,
+            Classifier::Avx512(check) => x86::fill_avx512(ctx, input, range, scan, positions, check)?,
         }
         self.done = end;
         Ok(())
@@ -218,7 +216,7 @@ pub(crate) use x86::{classify_avx2_checked, classify_avx512_checked};
 
 /// Carried from one block to the next.
 #[derive(Default)]
-pub(super) struct Carry {
+struct Carry {
     /// The block ended in an odd run of backslashes: its first byte is escaped.
     escaped: bool,
     /// All ones while a string is open across the block boundary.
@@ -228,18 +226,15 @@ pub(super) struct Carry {
 }
 
 /// The shared loop: classify blocks `range` of `input` with `classify` and turn the masks into
-/// positions, continuing from `carry`. The block past the input's end (if `range` reaches it) is
+/// positions, continuing from `scan`. The block past the input's end (if `range` reaches it) is
 /// padded with spaces. It is `inline(always)` so each SIMD entry point gets its own copy compiled
 /// with its features.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(super) fn index_blocks<F>(
     ctx: &JobCtx,
     input: &[u8],
     range: Range<usize>,
-    carry: &mut Carry,
-    first_error: &mut Option<StringError>,
-    escape_blocks: &mut [u64],
+    scan: &mut Scan,
     positions: &mut Vec<u32>,
     mut classify: F,
 ) -> JResult<()>
@@ -261,9 +256,9 @@ where
                 &last
             }
         };
-        let (control, escapes) = step(carry, classify(block), base as u32, positions);
+        let (control, escapes) = step(&mut scan.carry, classify(block), base as u32, positions);
         if (control | escapes) != 0 {
-            note_string_content(input, base as u32, control, escapes, first_error, escape_blocks);
+            note_string_content(input, base as u32, control, escapes, &mut scan.first_error, &mut scan.escape_blocks);
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! packs the comparison results into bitmasks; `index_blocks` is inlined into the entry points so
 //! the whole loop is compiled with the wider instructions.
 
-use super::{index_blocks, BlockMasks, Carry, StringError};
+use super::{index_blocks, BlockMasks, Scan};
 use std::ops::Range;
 use crate::json::utf8::x86 as utf8_x86;
 use crate::json::error::JResult;
@@ -17,77 +17,44 @@ pub(super) fn has_avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw")
 }
 
-/// Blocks `range` with the AVX2 classifier (and the running UTF-8 check, if any).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn fill_avx2(
-    ctx: &JobCtx,
-    input: &[u8],
-    range: Range<usize>,
-    carry: &mut Carry,
-    first_error: &mut Option<StringError>,
-    escape_blocks: &mut [u64],
-    positions: &mut Vec<u32>,
-    check: &mut Option<utf8_x86::Avx2>,
-) -> JResult<()> {
-    #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    fn run(
-        ctx: &JobCtx,
-        input: &[u8],
-        range: Range<usize>,
-        carry: &mut Carry,
-        first_error: &mut Option<StringError>,
-        escape_blocks: &mut [u64],
-        positions: &mut Vec<u32>,
-        check: &mut Option<utf8_x86::Avx2>,
-    ) -> JResult<()> {
-        index_blocks(ctx, input, range, carry, first_error, escape_blocks, positions, |b| {
-            if let Some(c) = check {
-                c.block(b);
+/// `$name(ctx, input, range, scan, positions, check)`: blocks `range` with the classifier
+/// `$classify` compiled for `$features` (and the running UTF-8 check `$check`, if any).
+macro_rules! fill_with {
+    ($name:ident, $features:literal, $check:ty, $classify:ident, $has:ident) => {
+        pub(super) fn $name(
+            ctx: &JobCtx,
+            input: &[u8],
+            range: Range<usize>,
+            scan: &mut Scan,
+            positions: &mut Vec<u32>,
+            check: &mut Option<$check>,
+        ) -> JResult<()> {
+            #[target_feature(enable = $features)]
+            fn run(
+                ctx: &JobCtx,
+                input: &[u8],
+                range: Range<usize>,
+                scan: &mut Scan,
+                positions: &mut Vec<u32>,
+                check: &mut Option<$check>,
+            ) -> JResult<()> {
+                index_blocks(ctx, input, range, scan, positions, |b| {
+                    if let Some(c) = check {
+                        c.block(b);
+                    }
+                    $classify(b)
+                })
             }
-            classify_avx2(b)
-        })
-    }
-    debug_assert!(has_avx2());
-    // SAFETY: only reached after `has_avx2()` said the CPU has AVX2 (the stream's classifier).
-    unsafe { run(ctx, input, range, carry, first_error, escape_blocks, positions, check) }
+            debug_assert!($has());
+            // SAFETY: only reached after the feature check named here said the CPU has these
+            // features (the stream picks its classifier by it).
+            unsafe { run(ctx, input, range, scan, positions, check) }
+        }
+    };
 }
 
-/// Blocks `range` with the AVX-512 classifier (and the running UTF-8 check, if any).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn fill_avx512(
-    ctx: &JobCtx,
-    input: &[u8],
-    range: Range<usize>,
-    carry: &mut Carry,
-    first_error: &mut Option<StringError>,
-    escape_blocks: &mut [u64],
-    positions: &mut Vec<u32>,
-    check: &mut Option<utf8_x86::Avx512>,
-) -> JResult<()> {
-    #[target_feature(enable = "avx512f,avx512bw,avx2")]
-    #[allow(clippy::too_many_arguments)]
-    fn run(
-        ctx: &JobCtx,
-        input: &[u8],
-        range: Range<usize>,
-        carry: &mut Carry,
-        first_error: &mut Option<StringError>,
-        escape_blocks: &mut [u64],
-        positions: &mut Vec<u32>,
-        check: &mut Option<utf8_x86::Avx512>,
-    ) -> JResult<()> {
-        index_blocks(ctx, input, range, carry, first_error, escape_blocks, positions, |b| {
-            if let Some(c) = check {
-                c.block(b);
-            }
-            classify_avx512(b)
-        })
-    }
-    debug_assert!(has_avx512());
-    // SAFETY: only reached after `has_avx512()` said the CPU has AVX-512F and AVX-512BW.
-    unsafe { run(ctx, input, range, carry, first_error, escape_blocks, positions, check) }
-}
+fill_with!(fill_avx2, "avx2", utf8_x86::Avx2, classify_avx2, has_avx2);
+fill_with!(fill_avx512, "avx512f,avx512bw,avx2", utf8_x86::Avx512, classify_avx512, has_avx512);
 
 pub(super) fn utf8_avx2() -> utf8_x86::Avx2 {
     debug_assert!(has_avx2());
