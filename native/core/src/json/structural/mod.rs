@@ -179,7 +179,7 @@ impl<'a> Stream<'a> {
         let (input, range, scan) = (self.input, self.done..end, &mut self.scan);
         scan.escape_blocks.resize(end.div_ceil(64), 0);
         match &mut self.classifier {
-            Classifier::Portable => index_blocks(ctx, input, range, scan, positions, portable::classify)?,
+            Classifier::Portable => index_blocks::<_, false>(ctx, input, range, scan, positions, portable::classify)?,
             #[cfg(target_arch = "x86_64")]
             Classifier::Avx2(check) => x86::fill_avx2(ctx, input, range, scan, positions, check)?,
             #[cfg(target_arch = "x86_64")]
@@ -229,8 +229,11 @@ struct Carry {
 /// positions, continuing from `scan`. The block past the input's end (if `range` reaches it) is
 /// padded with spaces. It is `inline(always)` so each SIMD entry point gets its own copy compiled
 /// with its features.
+///
+/// With `CLMUL` the in-string mask is one carry-less multiply; only entry points compiled with
+/// `pclmulqdq`, on a CPU that has it, may set it.
 #[inline(always)]
-pub(super) fn index_blocks<F>(
+pub(super) fn index_blocks<F, const CLMUL: bool>(
     ctx: &JobCtx,
     input: &[u8],
     range: Range<usize>,
@@ -256,7 +259,7 @@ where
                 &last
             }
         };
-        let (control, escapes) = step(&mut scan.carry, classify(block), base as u32, positions);
+        let (control, escapes) = step::<CLMUL>(&mut scan.carry, classify(block), base as u32, positions);
         if (control | escapes) != 0 {
             note_string_content(input, base as u32, control, escapes, &mut scan.first_error, &mut scan.escape_blocks);
         }
@@ -345,12 +348,12 @@ fn escape_error(input: &[u8], at: usize) -> Option<StringError> {
 /// Turns one block's masks into positions; returns the masks of control characters and of
 /// escaping backslashes inside strings.
 #[inline(always)]
-fn step(carry: &mut Carry, m: BlockMasks, base: u32, positions: &mut Vec<u32>) -> (u64, u64) {
+fn step<const CLMUL: bool>(carry: &mut Carry, m: BlockMasks, base: u32, positions: &mut Vec<u32>) -> (u64, u64) {
     let (escaped, escaping) = escaped_bytes(carry, m.backslash);
     let quotes = m.quote & !escaped;
     // In-string bytes run from an opening quote (included) to its closing quote (excluded): the
     // running parity of the quotes seen so far, continued from the previous block.
-    let in_string = prefix_xor(quotes) ^ carry.in_string;
+    let in_string = if CLMUL { prefix_xor_clmul(quotes) } else { prefix_xor(quotes) } ^ carry.in_string;
     carry.in_string = ((in_string as i64) >> 63) as u64;
     let scalar = !(m.whitespace | m.operator | quotes | in_string);
     let scalar_starts = scalar & !((scalar << 1) | carry.scalar);
@@ -384,6 +387,26 @@ fn escaped_bytes(carry: &mut Carry, backslash: u64) -> (u64, u64) {
         pending &= !(3u64 << i);
     }
     (escaped, escaping)
+}
+
+/// `prefix_xor` as one carry-less multiply by all ones (bit `i` of the product is the xor of bits
+/// `0..=i`): a short dependency chain instead of twelve steps, on the path every block's
+/// in-string state takes to the next block. Measured gain small and within this VM's noise
+/// (validate citm_catalog.json, best of six interleaved runs: 1 544 against 1 416 MB/s).
+#[inline(always)]
+fn prefix_xor_clmul(x: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: only instantiated (CLMUL) inside entry points compiled with pclmulqdq and
+        // reached after the CPU was checked for it; the intrinsics work on registers only.
+        unsafe {
+            let product = _mm_clmulepi64_si128::<0>(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1));
+            _mm_cvtsi128_si64(product) as u64
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    prefix_xor(x)
 }
 
 /// Bit `i` of the result is the xor of bits `0..=i` of `x`.

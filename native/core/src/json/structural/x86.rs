@@ -9,12 +9,15 @@ use crate::json::error::JResult;
 use crate::runtime::JobCtx;
 use std::arch::x86_64::*;
 
+/// AVX2, and the carry-less multiply every AVX2 CPU has, which the vector stage 1 also uses.
 pub(super) fn has_avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("pclmulqdq")
 }
 
 pub(super) fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw")
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("pclmulqdq")
 }
 
 /// `$name(ctx, input, range, scan, positions, check)`: blocks `range` with the classifier
@@ -38,7 +41,7 @@ macro_rules! fill_with {
                 positions: &mut Vec<u32>,
                 check: &mut Option<$check>,
             ) -> JResult<()> {
-                index_blocks(ctx, input, range, scan, positions, |b| {
+                index_blocks::<_, true>(ctx, input, range, scan, positions, |b| {
                     if let Some(c) = check {
                         c.block(b);
                     }
@@ -53,8 +56,8 @@ macro_rules! fill_with {
     };
 }
 
-fill_with!(fill_avx2, "avx2", utf8_x86::Avx2, classify_avx2, has_avx2);
-fill_with!(fill_avx512, "avx512f,avx512bw,avx2", utf8_x86::Avx512, classify_avx512, has_avx512);
+fill_with!(fill_avx2, "avx2,pclmulqdq", utf8_x86::Avx2, classify_avx2, has_avx2);
+fill_with!(fill_avx512, "avx512f,avx512bw,avx2,pclmulqdq", utf8_x86::Avx512, classify_avx512, has_avx512);
 
 pub(super) fn utf8_avx2() -> utf8_x86::Avx2 {
     debug_assert!(has_avx2());
