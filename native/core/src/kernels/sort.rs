@@ -220,6 +220,31 @@ fn bins_block(bins: &Bins, keys: &[u64], out: &mut [u32], wide: bool) {
     }
 }
 
+/// The keys of `block` into `kb` (as long), compiled for AVX-512 where `wide` (the key map is
+/// branch-free integer work that then vectorizes).
+#[inline(always)]
+fn keys_block<T: SortKey>(block: &[T], kb: &mut [u64], wide: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if wide {
+        // SAFETY: `wide` is only true where the CPU has AVX-512F (see `wide_bins`).
+        unsafe { keys_block_avx512(block, kb) };
+        return;
+    }
+    let _ = wide;
+    for (slot, &v) in kb.iter_mut().zip(block) {
+        *slot = full_key(v);
+    }
+}
+
+/// SAFETY: the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn keys_block_avx512<T: SortKey>(block: &[T], kb: &mut [u64]) {
+    for (slot, &v) in kb.iter_mut().zip(block) {
+        *slot = full_key(v);
+    }
+}
+
 /// Whether this process computes bins with AVX-512.
 fn wide_bins() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -408,9 +433,7 @@ unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
     let mut i = r.start;
     while i < r.end {
         let len = BLOCK.min(r.end - i);
-        for (slot, &v) in kb.iter_mut().zip(&x[i..i + len]) {
-            *slot = full_key(v);
-        }
+        keys_block(&x[i..i + len], &mut kb[..len], wide);
         bins_block(bins, &kb[..len], &mut bb[..len], wide);
         for j in 0..len {
             // SAFETY: `j < len <= BLOCK`; `bucket` has an entry per bin.
@@ -476,14 +499,15 @@ unsafe fn partition<T: SortKey, const IDX: bool>(
         let mut h = vec![0u32; bins.len];
         let mut nans = Vec::new();
         let (mut kb, mut bb) = ([0u64; BLOCK], [0u32; BLOCK]);
+        // The key `full_key` gives NaNs (an integer type's largest value has it too, harmlessly).
+        let nan_key = u64::MAX >> (64 - T::KEY_BITS);
         for block in x[r].chunks(BLOCK) {
-            for (slot, &v) in kb.iter_mut().zip(block) {
-                if !IDX && v.is_nan() {
-                    nans.push(v);
-                }
-                *slot = full_key(v);
-            }
             let len = block.len();
+            keys_block(block, &mut kb[..len], wide);
+            if !IDX && kb[..len].contains(&nan_key) {
+                // Only NaNs have that key; `sort` puts their own bits back, in input order.
+                nans.extend(block.iter().filter(|v| v.is_nan()));
+            }
             bins_block(&bins, &kb[..len], &mut bb[..len], wide);
             for &b in &bb[..len] {
                 // SAFETY: every bin is below `bins.len`.
