@@ -74,8 +74,12 @@ export function minmax(x: NumericArray, options?: CallOptions): Promise<MinMax> 
   );
 }
 
+/** Where `minmaxSync` has the native side write its result (no array made per call). */
+const minmaxPair = new Float64Array(2);
+
 export function minmaxSync(x: NumericArray): MinMax {
-  return toMinMax(callNative(() => native.syncMinmax(x, 0)));
+  callNative(() => native.syncMinmaxInto(x, minmaxPair));
+  return { min: minmaxPair[0]!, max: minmaxPair[1]! };
 }
 
 // ---------------------------------------------------------------------------------------------

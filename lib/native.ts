@@ -36,6 +36,8 @@ export interface NativeBinding {
   syncArgmin: SyncReduction;
   syncArgmax: SyncReduction;
   syncMinmax: SyncReduction;
+  /** `minmax` into `pair[0]`, `pair[1]` (a Float64Array of 2). */
+  syncMinmaxInto(x: unknown, pair: Float64Array): void;
   syncExactSum: SyncReduction;
   elementwiseSubmit(
     id: number,

@@ -10,6 +10,8 @@
 //! other bindings, and throw the same "ERR_X: ..." errors that lib/runtime.ts turns into
 //! `OffloopError`s.
 
+use crate::args::{typed_view, ElementKind};
+use crate::errors::invalid_arg;
 use crate::kernels::{dot_sync, elementwise_sync, reduce_sync, sum_sync};
 use crate::output::{number, JsOutput};
 use napi::bindgen_prelude::{Env, Object};
@@ -65,6 +67,31 @@ fn reduce_body<const OP: usize>(env: &Env, a: &Args) -> napi::Result<sys::napi_v
     to_js(env, reduce_sync(env, REDUCE[OP], &a.value(0), a.number(1, "ddof")?)?)
 }
 
+/// `minmax` written into `pair` (a Float64Array of 2, reused by the caller) instead of a new JS
+/// array: measured 1.77 µs a call for 4 096 doubles through the array against 1.19 µs for
+/// `argmin`, whose result is one number.
+fn minmax_into_body(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
+    let pair = typed_view(env, &a.value(1), "pair")?;
+    let (data, len) = pair.raw_parts();
+    if pair.kind != ElementKind::F64 || len < 2 {
+        return Err(invalid_arg("pair must be a Float64Array of at least 2"));
+    }
+    let JsOutput::Pair(min, max) = reduce_sync(env, "minmax", &a.value(0), 0.0)? else {
+        return Err(invalid_arg("minmax gave no pair"));
+    };
+    // SAFETY: `pair` is a live Float64Array of at least 2 elements (checked above); nothing else
+    // runs on this thread while the callback writes it.
+    unsafe {
+        let out = data.cast::<f64>();
+        out.write_unaligned(min);
+        out.add(1).write_unaligned(max);
+    }
+    let mut undefined = ptr::null_mut();
+    // SAFETY: env is this callback's live environment.
+    unsafe { sys::napi_get_undefined(env.raw(), &mut undefined) };
+    Ok(undefined)
+}
+
 /// The element-wise operations with a function each: `(x, y, a, b, out)` for all of them.
 const ELEMENTWISE: [&str; 8] = ["add", "sub", "mul", "div", "axpy", "scale", "clamp", "cumsum"];
 
@@ -110,7 +137,7 @@ unsafe extern "C" fn trampoline(env: sys::napi_env, info: sys::napi_callback_inf
 /// Adds the raw functions to the module's exports.
 #[napi(module_exports)]
 pub fn register_fast_kernels(exports: Object, env: Env) -> napi::Result<()> {
-    let table: [(&str, Body); 18] = [
+    let table: [(&str, Body); 19] = [
         ("sumSync", sum_body),
         ("dotSync", dot_body),
         ("syncMean", reduce_body::<0>),
@@ -120,6 +147,7 @@ pub fn register_fast_kernels(exports: Object, env: Env) -> napi::Result<()> {
         ("syncArgmin", reduce_body::<4>),
         ("syncArgmax", reduce_body::<5>),
         ("syncMinmax", reduce_body::<6>),
+        ("syncMinmaxInto", minmax_into_body),
         ("syncExactSum", reduce_body::<7>),
         ("syncAdd", elementwise_body::<0>),
         ("syncSub", elementwise_body::<1>),
