@@ -35,6 +35,9 @@ const server = http.createServer((req, res) => {
   }
   res.end('ok');
 });
+// Longer than a run: Node's default 5 s lets the server close a keep-alive socket that the load
+// generator has idle in its pool just as it reuses it (ECONNRESET), a race that ended one run.
+server.keepAliveTimeout = 120_000;
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${(server.address() as AddressInfo).port}\n`);
 });

@@ -20,6 +20,8 @@ export interface ServiceResult {
   max: number;
   requests: number;
   ingests: number;
+  /** Cheap requests that failed (counted, not timed). */
+  failed: number;
 }
 
 async function startServer(mode: 'JSON.parse' | 'offloop'): Promise<{ port: number; stop: () => void }> {
@@ -71,6 +73,7 @@ export async function runService(
   })();
   const latencies: number[] = [];
   const inFlight: Promise<void>[] = [];
+  let failed = 0;
   try {
     await get(cheapAgent, port);
     const t0 = performance.now();
@@ -81,7 +84,13 @@ export async function runService(
       const due = Math.min(total, Math.floor(((now - t0) / 1000) * ratePerS));
       for (; sent < due; sent++) {
         const scheduled = t0 + (sent / ratePerS) * 1000;
-        inFlight.push(get(cheapAgent, port).then(() => void latencies.push(performance.now() - scheduled)));
+        // Handled at once: a request failing during the send loop must not be an unhandled rejection.
+        inFlight.push(
+          get(cheapAgent, port).then(
+            () => void latencies.push(performance.now() - scheduled),
+            () => void failed++,
+          ),
+        );
       }
       await new Promise((r) => setTimeout(r, 1));
     }
@@ -92,6 +101,7 @@ export async function runService(
       max: Math.max(...latencies),
       requests: latencies.length,
       ingests,
+      failed,
     };
   } finally {
     running = false;
