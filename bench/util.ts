@@ -47,6 +47,28 @@ export async function timeMs(fn: () => unknown, runs = 7, warmup = 2): Promise<n
   return median(times);
 }
 
+/**
+ * Medians of `a` and `b` timed alternately (a, b, a, b, ...), for a measurement and the machine
+ * reference it is quoted against: a slow phase of this shared VM then slows both alike.
+ */
+export async function pairedMs(a: () => unknown, b: () => unknown, runs = 5, warmup = 1): Promise<[number, number]> {
+  for (let i = 0; i < warmup; i++) {
+    await a();
+    await b();
+  }
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    let t0 = performance.now();
+    await a();
+    ta.push(performance.now() - t0);
+    t0 = performance.now();
+    await b();
+    tb.push(performance.now() - t0);
+  }
+  return [median(ta), median(tb)];
+}
+
 export function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
