@@ -8,6 +8,8 @@
 
 use super::lanes::prefetch;
 use super::reduce::PREFETCH;
+use super::stream::{fill_streaming, streams};
+use super::element::Kind;
 use super::Element;
 use crate::error::CoreResult;
 use crate::runtime::JobCtx;
@@ -101,10 +103,53 @@ impl Op1 for Clamp {
     }
 }
 
+/// `out[i] = f(a[i], b[i])` with streaming stores, a line of `L` elements (64 bytes) at a time.
 #[inline(always)]
-fn map2_body<T: Element, O: Op2>(op: O, a: Option<&[T]>, b: Option<&[T]>, out: &mut [T]) {
+fn stream2<T: Element, F: Fn(T, T) -> T, const L: usize>(f: F, a: &[T], b: &[T], out: &mut [T]) {
+    fill_streaming::<T, L>(
+        out,
+        |i| {
+            let (x, y): (&[T; L], &[T; L]) = (a[i..i + L].try_into().unwrap(), b[i..i + L].try_into().unwrap());
+            prefetch(x, PREFETCH);
+            prefetch(y, PREFETCH);
+            std::array::from_fn(|j| f(x[j], y[j]))
+        },
+        |s, dst| {
+            for ((o, &x), &y) in dst.iter_mut().zip(&a[s..]).zip(&b[s..]) {
+                *o = f(x, y);
+            }
+        },
+    );
+}
+
+/// `out[i] = f(a[i])` with streaming stores, a line at a time, prefetching ahead as `map1_body`.
+#[inline(always)]
+fn stream1<T: Element, F: Fn(T) -> T, const L: usize>(f: F, a: &[T], out: &mut [T]) {
+    fill_streaming::<T, L>(
+        out,
+        |i| {
+            let x: &[T; L] = a[i..i + L].try_into().unwrap();
+            prefetch(x, PREFETCH);
+            std::array::from_fn(|j| f(x[j]))
+        },
+        |s, dst| {
+            for (o, &x) in dst.iter_mut().zip(&a[s..]) {
+                *o = f(x);
+            }
+        },
+    );
+}
+
+/// `stream`: write `out` with streaming stores (see `stream`); only for separate inputs (in place,
+/// the output's lines are read anyway).
+#[inline(always)]
+fn map2_body<T: Element, O: Op2>(op: O, a: Option<&[T]>, b: Option<&[T]>, out: &mut [T], stream: bool) {
     let f = |x: T, y: T| T::from_f64(op.apply(x.to_f64(), y.to_f64()));
     match (a, b) {
+        (Some(a), Some(b)) if stream => match T::KIND {
+            Kind::F64 => stream2::<T, _, 8>(f, a, b, out),
+            _ => stream2::<T, _, 16>(f, a, b, out),
+        },
         (Some(a), Some(b)) => {
             for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
                 *o = f(x, y);
@@ -132,8 +177,15 @@ fn map2_body<T: Element, O: Op2>(op: O, a: Option<&[T]>, b: Option<&[T]>, out: &
 /// out-of-order window too few loads in flight to stream at full speed (68 % of the triad probe
 /// without it).
 #[inline(always)]
-fn map1_body<T: Element, O: Op1>(op: O, a: Option<&[T]>, out: &mut [T]) {
+fn map1_body<T: Element, O: Op1>(op: O, a: Option<&[T]>, out: &mut [T], stream: bool) {
     match a {
+        Some(a) if stream => {
+            let f = |x: T| T::from_f64(op.apply(x.to_f64()));
+            match T::KIND {
+                Kind::F64 => stream1::<T, _, 8>(f, a, out),
+                _ => stream1::<T, _, 16>(f, a, out),
+            }
+        }
         Some(a) => {
             for (oc, xc) in out.chunks_mut(16).zip(a.chunks(16)) {
                 prefetch(xc, PREFETCH);
@@ -153,18 +205,20 @@ fn map1_body<T: Element, O: Op1>(op: O, a: Option<&[T]>, out: &mut [T]) {
     }
 }
 
-simd_dispatch!(fn map2_piece<T: Element, O: Op2>(op: O, a: Option<&[T]>, b: Option<&[T]>, out: &mut [T]) -> () => map2_body);
-simd_dispatch!(fn map1_piece<T: Element, O: Op1>(op: O, a: Option<&[T]>, out: &mut [T]) -> () => map1_body);
+simd_dispatch!(fn map2_piece<T: Element, O: Op2>(op: O, a: Option<&[T]>, b: Option<&[T]>, out: &mut [T], stream: bool) -> () => map2_body);
+simd_dispatch!(fn map1_piece<T: Element, O: Op1>(op: O, a: Option<&[T]>, out: &mut [T], stream: bool) -> () => map1_body);
 
 fn map2<T: Element, O: Op2>(ctx: &JobCtx, op: O, a: Src<T>, b: Src<T>, out: &mut [T]) -> CoreResult<()> {
+    let stream = streams::<T>(out.len());
     ctx.for_each_chunk_mut(out, CHUNK, |start, piece| {
         let n = piece.len();
-        map2_piece(op, a.piece(start, n), b.piece(start, n), piece)
+        map2_piece(op, a.piece(start, n), b.piece(start, n), piece, stream)
     })
 }
 
 fn map1<T: Element, O: Op1>(ctx: &JobCtx, op: O, a: Src<T>, out: &mut [T]) -> CoreResult<()> {
-    ctx.for_each_chunk_mut(out, CHUNK, |start, piece| map1_piece(op, a.piece(start, piece.len()), piece))
+    let stream = streams::<T>(out.len());
+    ctx.for_each_chunk_mut(out, CHUNK, |start, piece| map1_piece(op, a.piece(start, piece.len()), piece, stream))
 }
 
 /// `out[i] = x[i] op y[i]`. Slices in `x`/`y` must be at least `out.len()` long (checked by the caller).
@@ -225,6 +279,31 @@ mod tests {
         let mut s = x.clone();
         scale(&ctx, 3.0, Src::Out, &mut s).unwrap();
         assert!(s.iter().zip(&x).all(|(o, a)| *o == 3.0 * a));
+    }
+
+    #[test]
+    fn streamed_outputs_match_plain_ones() {
+        // Past STREAM_FROM the output is written through the streaming stage; at every alignment
+        // of `out` the values are the plain ones.
+        let ctx = JobCtx::inline();
+        let n = super::super::stream::STREAM_FROM / 8 + 1003;
+        let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+        let y: Vec<f64> = (0..n).map(|i| (i as f64 * 0.11).cos() + 2.0).collect();
+        for shift in [0, 1, 3] {
+            let mut backing = vec![7.0f64; n + 4];
+            let out = &mut backing[shift..shift + n - shift];
+            let m = out.len();
+            axpy(&ctx, 1.5, Src::Slice(&x[..m]), Src::Slice(&y[..m]), out).unwrap();
+            assert!(out.iter().zip(x.iter().zip(&y)).all(|(o, (a, b))| *o == 1.5 * a + b), "shift {shift}");
+            clamp(&ctx, -0.5, 0.5, Src::Slice(&x[..m]), out).unwrap();
+            assert!(out.iter().zip(&x).all(|(o, a)| *o == a.clamp(-0.5, 0.5)), "shift {shift}");
+            assert!(backing[..shift].iter().chain(&backing[shift + m..]).all(|&v| v == 7.0));
+        }
+        let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut of = vec![0.0f32; 2 * n];
+        let xf2: Vec<f32> = xf.iter().chain(&xf).copied().collect();
+        scale(&ctx, 0.1, Src::Slice(&xf2), &mut of).unwrap();
+        assert!(of.iter().zip(&xf2).all(|(o, a)| *o == (0.1 * *a as f64) as f32));
     }
 
     #[test]

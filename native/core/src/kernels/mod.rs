@@ -17,6 +17,7 @@ mod probe;
 mod reduce;
 mod scan;
 mod sort;
+mod stream;
 
 pub use element::Element;
 pub use ewise::{axpy, binary, clamp, scale, Binary, Src};

@@ -19,26 +19,45 @@ fn read_body(x: &[f64]) -> f64 {
     acc.iter().sum::<f64>() + chunks.remainder().iter().sum::<f64>()
 }
 
+/// `stream`: streaming stores, as the element-wise kernels use for outputs this large.
 #[inline(always)]
-fn triad_body(out: &mut [f64], b: &[f64], c: &[f64], s: f64) {
+fn triad_body(out: &mut [f64], b: &[f64], c: &[f64], s: f64, stream: bool) {
+    if stream {
+        return super::stream::fill_streaming::<f64, 8>(
+            out,
+            |i| {
+                let (x, y): (&[f64; 8], &[f64; 8]) = (b[i..i + 8].try_into().unwrap(), c[i..i + 8].try_into().unwrap());
+                super::lanes::prefetch(x, super::reduce::PREFETCH);
+                super::lanes::prefetch(y, super::reduce::PREFETCH);
+                std::array::from_fn(|j| x[j] + s * y[j])
+            },
+            |at, dst| {
+                for ((o, &bv), &cv) in dst.iter_mut().zip(&b[at..]).zip(&c[at..]) {
+                    *o = bv + s * cv;
+                }
+            },
+        );
+    }
     for ((o, &bv), &cv) in out.iter_mut().zip(b).zip(c) {
         *o = bv + s * cv;
     }
 }
 
 simd_dispatch!(fn read_piece(x: &[f64]) -> f64 => read_body);
-simd_dispatch!(fn triad_piece(out: &mut [f64], b: &[f64], c: &[f64], s: f64) -> () => triad_body);
+simd_dispatch!(fn triad_piece(out: &mut [f64], b: &[f64], c: &[f64], s: f64, stream: bool) -> () => triad_body);
 
 /// Reads every element once (a plain, uncompensated 16-lane sum): the read-bandwidth reference.
 pub fn read_probe(ctx: &JobCtx, x: &[f64]) -> CoreResult<f64> {
     Ok(ctx.map_chunks(x.len(), CHUNK, |r| read_piece(&x[r]))?.iter().sum())
 }
 
-/// STREAM's triad `out = b + s c`: the read-and-write bandwidth reference.
+/// STREAM's triad `out = b + s c`: the read-and-write bandwidth reference, with the stores the
+/// kernels use for an output of this size (streaming ones past `stream::STREAM_FROM`).
 pub fn triad_probe(ctx: &JobCtx, out: &mut [f64], b: &[f64], c: &[f64], s: f64) -> CoreResult<()> {
+    let stream = super::stream::streams::<f64>(out.len());
     ctx.for_each_chunk_mut(out, CHUNK, |start, piece| {
         let n = piece.len();
-        triad_piece(piece, &b[start..start + n], &c[start..start + n], s)
+        triad_piece(piece, &b[start..start + n], &c[start..start + n], s, stream)
     })
 }
 
