@@ -283,8 +283,8 @@ mod tests {
 
     #[test]
     fn streamed_outputs_match_plain_ones() {
-        // Past STREAM_FROM the output is written through the streaming stage; at every alignment
-        // of `out` the values are the plain ones.
+        // Past STREAM_FROM the output is written with streaming stores; at every alignment of
+        // `out` the values are the plain ones, and nothing around `out` is touched.
         let ctx = JobCtx::inline();
         let n = super::super::stream::STREAM_FROM / 8 + 1003;
         let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
