@@ -139,6 +139,13 @@ mod x86 {
             unsafe { _mm512_cvtsd_f64(self.0) }
         }
     }
+
+    impl Avx512 {
+        #[inline(always)]
+        pub(super) fn raw(self) -> __m512d {
+            self.0
+        }
+    }
 }
 
 /// The inclusive prefix of eight lanes: three shifted adds.
@@ -198,6 +205,92 @@ fn scan_body<G: Group>(x: &[f64], out: &mut [f64], state: State) -> State {
 #[target_feature(enable = "avx512f")]
 fn scan_avx512(x: &[f64], out: &mut [f64], state: State) -> State {
     scan_body::<x86::Avx512>(x, out, state)
+}
+
+/// `scan_body` for a large output on AVX-512, with streaming stores (see `stream`). The groups of
+/// eight stay where they are relative to the chunk (the bits depend on them); the output's 64-byte
+/// lines start `H` elements into each group, so each line is the end of one group and the start of
+/// the next (`valignq`), stored with a streaming store. The first `H` and the last `8 - H` elements
+/// of the range are stored plainly. `x.len()` must be a multiple of 16, and `out` must start `H`
+/// elements before a line boundary.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn scan_stream_avx512<const H: i32>(x: &[f64], out: &mut [f64], state: State) -> State {
+    use std::arch::x86_64::*;
+    debug_assert!(x.len().is_multiple_of(16) && x.len() == out.len());
+    debug_assert!(H == 0 || (out.as_ptr() as usize / 8) % 8 == 8 - H as usize);
+    let (base, carry) = (x86::Avx512::splat(state.base), x86::Avx512::splat(state.carry));
+    let mut run = x86::Avx512::splat(state.run);
+    let dst = out.as_mut_ptr();
+    // The group before the current one, whose lanes H..8 begin the next line.
+    let mut prev = _mm512_setzero_pd();
+    let line = |at: usize, lo: __m512d, hi: __m512d| {
+        // SAFETY (this closure and the stores below): `at + 8 <= out.len()` for every line (each
+        // spans the tails and heads of two groups inside `out`), and `dst + at` is 64-byte aligned
+        // there by the caller's choice of H; AVX-512F is enabled for this function.
+        unsafe {
+            let v = if H == 0 { hi } else { _mm512_castsi512_pd(_mm512_alignr_epi64::<H>(_mm512_castpd_si512(hi), _mm512_castpd_si512(lo))) };
+            _mm512_stream_pd(dst.add(at), v);
+        }
+    };
+    let mut g = 0; // groups done
+    for src in x.chunks_exact(16) {
+        prefetch(src, PREFETCH);
+        let ca = prefix(x86::Avx512::load(&src[..8]));
+        let cb = prefix(x86::Avx512::load(&src[8..16]));
+        let (pa, pb) = (ca.last(), cb.last());
+        let oa = base.add(run.add(ca)).add_if_finite(carry);
+        let ob = base.add(run.add(pa).add(cb)).add_if_finite(carry);
+        run = run.add(pa.add(pb));
+        for o in [oa, ob] {
+            let v = o.raw();
+            if H == 0 {
+                line(8 * g, v, v);
+            } else if g == 0 {
+                // SAFETY: out has at least 16 elements; the first H go plainly.
+                unsafe { _mm512_mask_storeu_pd(dst, (1u8 << H) - 1, v) };
+            } else {
+                line(8 * (g - 1) + H as usize, prev, v);
+            }
+            prev = v;
+            g += 1;
+        }
+    }
+    if H != 0 && g > 0 {
+        // The last group's lanes H..8 end the range.
+        // SAFETY: the lanes H..8 of the last group are out[8 * (g - 1) + H .. 8 * g].
+        unsafe { _mm512_mask_storeu_pd(dst.add(8 * (g - 1)), !((1u8 << H) - 1), prev) };
+    }
+    super::stream::fence();
+    State { run: run.first(), ..state }
+}
+
+/// `scan` into a large output: streaming stores on AVX-512 for the multiple-of-16 part, then the
+/// rest as `scan` does (pieces of multiples of 16 continue one scan's bits).
+fn scan_streaming(x: &[f64], out: &mut [f64], state: State) -> State {
+    #[cfg(target_arch = "x86_64")]
+    if level() == SimdLevel::Avx512 {
+        let full = x.len() / 16 * 16;
+        let misaligned = (out.as_ptr() as usize / 8) % 8;
+        let h = (8 - misaligned) % 8;
+        let (xa, xr) = x.split_at(full);
+        let (oa, or) = out.split_at_mut(full);
+        // SAFETY (each arm): AVX-512F is what `level()` reported; `h` matches `out`'s alignment.
+        let state = unsafe {
+            match h {
+                0 => scan_stream_avx512::<0>(xa, oa, state),
+                1 => scan_stream_avx512::<1>(xa, oa, state),
+                2 => scan_stream_avx512::<2>(xa, oa, state),
+                3 => scan_stream_avx512::<3>(xa, oa, state),
+                4 => scan_stream_avx512::<4>(xa, oa, state),
+                5 => scan_stream_avx512::<5>(xa, oa, state),
+                6 => scan_stream_avx512::<6>(xa, oa, state),
+                _ => scan_stream_avx512::<7>(xa, oa, state),
+            }
+        };
+        return scan(xr, or, state);
+    }
+    scan(x, out, state)
 }
 
 /// AVX2 has no single-instruction lane shift across its two 128-bit halves; the array form,
@@ -262,6 +355,7 @@ pub fn cumsum<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreR
         debug_assert_eq!(x.len(), out.len());
     }
     let n = out.len();
+    let stream = x.is_some() && super::stream::streams::<T>(n);
     let chunks = n.div_ceil(CHUNK);
     let workers = if ctx.is_parallel() { rayon::current_num_threads().min(chunks) } else { 1 };
     if workers <= 1 {
@@ -273,7 +367,7 @@ pub fn cumsum<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreR
             if i + 1 < chunks {
                 prefix.add(chunk_total(src.unwrap_or(piece)));
             }
-            scan_chunk(src, piece, base, carry);
+            scan_chunk(src, piece, base, carry, stream);
         }
         return Ok(());
     }
@@ -300,7 +394,7 @@ pub fn cumsum<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreR
                 next.add(total);
                 chain.publish(i, next);
             }
-            scan_chunk(src, piece, base, carry);
+            scan_chunk(src, piece, base, carry, stream);
         }
     };
     ctx.run_workers(workers, work)
@@ -424,10 +518,16 @@ impl<T> SharedOut<T> {
 
 /// One chunk: f64 data is scanned where it lies; f32 data, and f64 scanned in place, go through a
 /// small f64 buffer, stage by stage (each stage continuing the scan's state).
-fn scan_chunk<T: Element>(src: Option<&[T]>, piece: &mut [T], base: f64, carry: f64) {
+///
+/// `stream`: a large output (see `stream`), written with streaming stores where the level allows.
+fn scan_chunk<T: Element>(src: Option<&[T]>, piece: &mut [T], base: f64, carry: f64, stream: bool) {
     let mut state = State { base, carry, run: 0.0 };
     if let (Some(s), Some(o)) = (src.and_then(f64_view), f64_view_mut(piece)) {
-        scan(s, o, state);
+        if stream {
+            scan_streaming(s, o, state);
+        } else {
+            scan(s, o, state);
+        }
         return;
     }
     let (mut xs, mut ys) = ([0.0f64; STAGE], [0.0f64; STAGE]);
@@ -501,6 +601,30 @@ mod tests {
             let mut out = vec![0.0; x.len()];
             let err = pool.install(|| cumsum(&JobCtx::for_pool(&state), Some(&x), &mut out)).unwrap_err();
             assert_eq!(err.code, crate::error::ErrorCode::Aborted, "threads={threads}");
+        }
+    }
+
+    #[test]
+    fn streamed_output_has_the_bits_of_the_in_place_scan() {
+        // Past STREAM_FROM a separate f64 input streams its output (on AVX-512); in place it does
+        // not. Both must give the same bits at every alignment of `out`, with and without a
+        // remainder, inline and pooled, and leave the elements around `out` alone.
+        let n = super::super::stream::STREAM_FROM / 8 + 1001;
+        let x: Vec<f64> = (0..n).map(|i| ((i as f64) * 0.731).sin() * 1e3 + if i % 97 == 0 { 1e9 } else { 0.0 }).collect();
+        let state = JobState::new();
+        for shift in 0..8usize {
+            let m = n - shift - (shift % 2) * 7;
+            let mut backing = vec![-7.0f64; n + 8];
+            let out = &mut backing[shift..shift + m];
+            cumsum(&JobCtx::inline(), Some(&x[..m]), out).unwrap();
+            let mut in_place = x[..m].to_vec();
+            cumsum(&JobCtx::inline(), None, &mut in_place).unwrap();
+            assert!(out.iter().zip(&in_place).all(|(a, b)| a.to_bits() == b.to_bits()), "shift {shift}");
+            assert!(backing[..shift].iter().chain(&backing[shift + m..]).all(|&v| v == -7.0), "shift {shift}");
+            let mut pooled = vec![0.0f64; m + 1];
+            let out = &mut pooled[1..];
+            rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(|| cumsum(&JobCtx::for_pool(&state), Some(&x[..m]), out)).unwrap();
+            assert!(out.iter().zip(&in_place).all(|(a, b)| a.to_bits() == b.to_bits()), "pooled, shift {shift}");
         }
     }
 

@@ -12,11 +12,12 @@
 //! elements at the ends are computed and stored plainly. The loops prefetch their inputs ahead
 //! (without it the streaming triad stayed at the plain one's 26-28 GB/s). Computing a span into
 //! an L1 buffer and copying it out with streaming stores measured no faster than plain stores
-//! (24-27 GB/s). `cumsum` keeps plain stores: three designs measured the same or worse on 32 Mi
-//! doubles over 2 threads (plain: 14-17 GB/s of input and output): its stages copied out with
-//! streaming stores, 14-15; one pass that scans each chunk and takes its total together, then
-//! adds the offset from L2, 15.7-15.9; that pass into an L2 scratch buffer whose offset pass
-//! streams into `out`, 11-13.
+//! (24-27 GB/s), and neither did three designs for `cumsum` (its stages copied out streaming,
+//! 14-15 GB/s; one pass that scans each chunk and takes its total together, then adds the offset
+//! from L2, 15.7-15.9; that pass into an L2 scratch buffer streamed out, 11-13; plain: 14-17).
+//! `cumsum` streams instead from its AVX-512 scan registers: the groups stay where they are and
+//! each line is the end of one group and the start of the next (`scan.rs`): 15.4-16.4 -> 20.1-21.4
+//! GB/s, three interleaved rounds, 32 Mi doubles, 2 threads.
 
 /// Outputs of this many bytes or more are written with streaming stores: four times the L2 of
 /// this machine's two cores together, so such an output would not stay in cache anyway.
@@ -76,7 +77,7 @@ fn store_line<T: Copy, const L: usize>(v: &[T; L], dst: *mut u8) {
 /// Orders the streaming stores before whatever follows (the job's completion is published with
 /// ordinary release stores, which do not order them).
 #[inline(always)]
-fn fence() {
+pub(crate) fn fence() {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: SSE2 is part of x86-64.
     unsafe {
