@@ -301,16 +301,32 @@ pub fn mean<T: Element>(ctx: &JobCtx, x: &[T]) -> CoreResult<f64> {
     Ok(sum(ctx, x)? / x.len() as f64)
 }
 
-/// The compensated sums of `d = x - k` and of `d * d` over one block. Padding lanes of the
-/// remainder are zero deviations and add nothing.
+/// The compensated sums of `d = x - k` and of `d * d` over one block. Four lane groups (64
+/// elements) are added pairwise, plainly, before each TwoSum: `(d0 + d1) + (d2 + d3)` and the same
+/// for the squares, so the compensated chains see a quarter of the terms (16 vector operations per
+/// 16 elements before, 7 now; in L1 that was 0.55 ns an element a thread, which on two cores only
+/// just outran memory). Each plain partial of four has an absolute error of at most
+/// `2 eps (|d0| + .. + |d3|)` (relative, for the non-negative squares), so `Σd²` stays within a few
+/// eps relative and `Σd` within `2 eps Σ|d|`, which the variance's identities turn into a few eps
+/// of the result: far inside pairwise summation's `eps log2 n`. Padding lanes of the remainder are
+/// zero deviations and add nothing.
 #[inline(always)]
 fn dev_block_body<L: Lanes, T: Element>(x: &[T], k: f64) -> (Compensated, Compensated) {
     let (mut s1, mut c1) = (L::zero(), L::zero());
     let (mut s2, mut c2) = (L::zero(), L::zero());
     let kv = L::splat(k);
-    let mut chunks = x.chunks_exact(LANES);
+    let mut quads = x.chunks_exact(4 * LANES);
+    for q in &mut quads {
+        for j in 0..4 {
+            prefetch(&q[j * LANES..], PREFETCH);
+        }
+        let d = |j: usize| L::load(&q[j * LANES..]).sub(kv);
+        let (d0, d1, d2, d3) = (d(0), d(1), d(2), d(3));
+        two_sum(&mut s1, &mut c1, d0.add(d1).add(d2.add(d3)));
+        two_sum(&mut s2, &mut c2, d0.mul(d0).add(d1.mul(d1)).add(d2.mul(d2).add(d3.mul(d3))));
+    }
+    let mut chunks = quads.remainder().chunks_exact(LANES);
     for ch in &mut chunks {
-        prefetch(ch, PREFETCH);
         let d = L::load(ch).sub(kv);
         two_sum(&mut s1, &mut c1, d);
         two_sum(&mut s2, &mut c2, d.mul(d));
