@@ -168,14 +168,21 @@ struct State {
 /// both groups' totals (one add on the dependency chain).
 #[inline(always)]
 fn step<G: Group>(src: &[f64], dst: &mut [f64], run: &mut G, base: G, carry: G) {
+    let (oa, ob) = step_values(src, run, base, carry);
+    oa.store(&mut dst[..8]);
+    ob.store(&mut dst[8..16]);
+}
+
+/// `step`'s two output groups, without storing them.
+#[inline(always)]
+fn step_values<G: Group>(src: &[f64], run: &mut G, base: G, carry: G) -> (G, G) {
     let ca = prefix(G::load(&src[..8]));
     let cb = prefix(G::load(&src[8..16]));
     let (pa, pb) = (ca.last(), cb.last());
     let oa = base.add(run.add(ca)).add_if_finite(carry);
     let ob = base.add(run.add(pa).add(cb)).add_if_finite(carry);
-    oa.store(&mut dst[..8]);
-    ob.store(&mut dst[8..16]);
     *run = run.add(pa.add(pb));
+    (oa, ob)
 }
 
 /// Scans `x` into `out` (same length) from `state` and returns the state after it. Pieces scanned
@@ -236,12 +243,7 @@ fn scan_stream_avx512<const H: i32>(x: &[f64], out: &mut [f64], state: State) ->
     let mut g = 0; // groups done
     for src in x.chunks_exact(16) {
         prefetch(src, PREFETCH);
-        let ca = prefix(x86::Avx512::load(&src[..8]));
-        let cb = prefix(x86::Avx512::load(&src[8..16]));
-        let (pa, pb) = (ca.last(), cb.last());
-        let oa = base.add(run.add(ca)).add_if_finite(carry);
-        let ob = base.add(run.add(pa).add(cb)).add_if_finite(carry);
-        run = run.add(pa.add(pb));
+        let (oa, ob) = step_values(src, &mut run, base, carry);
         for o in [oa, ob] {
             let v = o.raw();
             if H == 0 {
