@@ -4,8 +4,9 @@
 //! ownership), so a kernel writing `out` moves each output byte twice. Streaming stores write whole
 //! lines straight to memory. Measured on 32 Mi doubles over 2 threads (bytes counted once, GB/s,
 //! best of 7, three rounds, Rust harness): the triad probe 23.8-27.2 with plain stores, 31.0-38.8
-//! streaming; `scale` 19.2-23.2 plain, 30.8-36.7 streaming; `add` 31.4-34.5 streaming. Outputs that fit in cache are better written plainly (the
-//! caller usually reads them next), so only outputs of `STREAM_FROM` bytes or more stream.
+//! streaming; `scale` 19.2-23.2 plain, 30.8-36.7 streaming; `add` 31.4-34.5 streaming. Outputs
+//! that fit in cache are better written plainly (the caller usually reads them next), so only
+//! outputs of `STREAM_FROM` bytes or more stream.
 //!
 //! The kernel computes one 64-byte line of the output at a time (a small array the compiler
 //! keeps in vector registers) and that line is stored with streaming stores; the unaligned
