@@ -151,26 +151,70 @@ fn map2_body<T: Element, O: Op2>(op: O, a: Option<&[T]>, b: Option<&[T]>, out: &
             _ => stream2::<T, _, 16>(f, a, b, out),
         },
         (Some(a), Some(b)) => {
-            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-                *o = f(x, y);
-            }
+            let (a, b) = (&a[..out.len()], &b[..out.len()]);
+            for_lines(out, #[inline(always)] |i, o| {
+                let (x, y): (&[T; 16], &[T; 16]) = (a[i..i + 16].try_into().unwrap(), b[i..i + 16].try_into().unwrap());
+                prefetch(x, PREFETCH);
+                prefetch(y, PREFETCH);
+                *o = std::array::from_fn(|j| f(x[j], y[j]));
+            }, #[inline(always)] |i, o| {
+                for ((o, &x), &y) in o.iter_mut().zip(&a[i..]).zip(&b[i..]) {
+                    *o = f(x, y);
+                }
+            });
         }
         (None, Some(b)) => {
-            for (o, &y) in out.iter_mut().zip(b) {
-                *o = f(*o, y);
-            }
+            let b = &b[..out.len()];
+            for_lines(out, #[inline(always)] |i, o| {
+                let y: &[T; 16] = b[i..i + 16].try_into().unwrap();
+                prefetch(y, PREFETCH);
+                prefetch(o, PREFETCH);
+                *o = std::array::from_fn(|j| f(o[j], y[j]));
+            }, #[inline(always)] |i, o| {
+                for (o, &y) in o.iter_mut().zip(&b[i..]) {
+                    *o = f(*o, y);
+                }
+            });
         }
         (Some(a), None) => {
-            for (o, &x) in out.iter_mut().zip(a) {
-                *o = f(x, *o);
-            }
+            let a = &a[..out.len()];
+            for_lines(out, #[inline(always)] |i, o| {
+                let x: &[T; 16] = a[i..i + 16].try_into().unwrap();
+                prefetch(x, PREFETCH);
+                prefetch(o, PREFETCH);
+                *o = std::array::from_fn(|j| f(x[j], o[j]));
+            }, #[inline(always)] |i, o| {
+                for (o, &x) in o.iter_mut().zip(&a[i..]) {
+                    *o = f(x, *o);
+                }
+            });
         }
         (None, None) => {
-            for o in out.iter_mut() {
-                *o = f(*o, *o);
-            }
+            for_lines(out, #[inline(always)] |_, o| {
+                prefetch(o, PREFETCH);
+                *o = std::array::from_fn(|j| f(o[j], o[j]));
+            }, #[inline(always)] |_, o| {
+                for o in o.iter_mut() {
+                    *o = f(*o, *o);
+                }
+            });
         }
     }
+}
+
+/// `out` sixteen elements at a time (`whole(i, out[i..i + 16])`, a fixed-size array, so the
+/// body compiles to a few full-width vector operations), then the rest
+/// (`rest(i, out[i..])`). A loop over chunks of any length spent about thirty scalar instructions
+/// per sixteen elements on its own bounds (measured: `scale` of 4 096 doubles in L1 0.8-1.0 µs).
+#[inline(always)]
+fn for_lines<T: Element>(out: &mut [T], mut whole: impl FnMut(usize, &mut [T; 16]), mut rest: impl FnMut(usize, &mut [T])) {
+    let mut lines = out.chunks_exact_mut(16);
+    let mut i = 0;
+    for o in &mut lines {
+        whole(i, o.try_into().unwrap());
+        i += 16;
+    }
+    rest(i, lines.into_remainder());
 }
 
 /// Sixteen elements at a time with a prefetch ahead: `clamp`'s compares and selects leave the
@@ -187,20 +231,28 @@ fn map1_body<T: Element, O: Op1>(op: O, a: Option<&[T]>, out: &mut [T], stream: 
             }
         }
         Some(a) => {
-            for (oc, xc) in out.chunks_mut(16).zip(a.chunks(16)) {
-                prefetch(xc, PREFETCH);
-                for (o, &x) in oc.iter_mut().zip(xc) {
-                    *o = T::from_f64(op.apply(x.to_f64()));
+            let a = &a[..out.len()];
+            let f = |x: T| T::from_f64(op.apply(x.to_f64()));
+            for_lines(out, #[inline(always)] |i, o| {
+                let x: &[T; 16] = a[i..i + 16].try_into().unwrap();
+                prefetch(x, PREFETCH);
+                *o = std::array::from_fn(|j| f(x[j]));
+            }, #[inline(always)] |i, o| {
+                for (o, &x) in o.iter_mut().zip(&a[i..]) {
+                    *o = f(x);
                 }
-            }
+            });
         }
         None => {
-            for oc in out.chunks_mut(16) {
-                prefetch(oc, PREFETCH);
-                for o in oc.iter_mut() {
-                    *o = T::from_f64(op.apply(o.to_f64()));
+            let f = |x: T| T::from_f64(op.apply(x.to_f64()));
+            for_lines(out, #[inline(always)] |_, o| {
+                prefetch(o, PREFETCH);
+                *o = std::array::from_fn(|j| f(o[j]));
+            }, #[inline(always)] |_, o| {
+                for o in o.iter_mut() {
+                    *o = f(*o);
                 }
-            }
+            });
         }
     }
 }
