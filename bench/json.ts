@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { json, ndjson, stats } from '../lib/index.js';
 import { corpusFile, generateDocument, generateNdjson } from './data.js';
 import { runService } from './service.js';
-import { type BenchRow, log, median, timeMs } from './util.js';
+import { type BenchRow, log, median, timeMs, timeMsFor } from './util.js';
 
 const MB = 1e6;
 const threads = stats().threads;
@@ -43,10 +43,10 @@ async function medianOf(runs: number, fn: () => Promise<{ active: number; wall: 
 async function throughput(docs: [string, Buffer][]): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const [name, bytes] of docs) {
-    const jsonParseMs = await timeMs(() => JSON.parse(bytes.toString('utf8')), 5);
+    const jsonParseMs = await timeMsFor(() => JSON.parse(bytes.toString('utf8')));
     const rival = mbps(bytes.length, jsonParseMs);
-    const v1 = mbps(bytes.length, await timeMs(() => json.validate(bytes, { mode: 'inline' }), 7));
-    const vN = mbps(bytes.length, await timeMs(() => json.validate(bytes, { mode: 'pool' }), 7));
+    const v1 = mbps(bytes.length, await timeMsFor(() => json.validate(bytes, { mode: 'inline' })));
+    const vN = mbps(bytes.length, await timeMsFor(() => json.validate(bytes, { mode: 'pool' })));
     const selectors: Record<string, string> = name.startsWith('twitter')
       ? { ids: '/statuses/*/id', n: '/search_metadata/count' }
       : name.startsWith('citm')
@@ -54,8 +54,8 @@ async function throughput(docs: [string, Buffer][]): Promise<BenchRow[]> {
         : name.startsWith('canada')
           ? { type: '/type', first: '/features/0/properties' }
           : { first: '/items/0', count: '/items/1000/id' };
-    const s1 = mbps(bytes.length, await timeMs(() => json.select(bytes, selectors, { mode: 'inline' }), 7));
-    const sN = mbps(bytes.length, await timeMs(() => json.select(bytes, selectors, { mode: 'pool' }), 7));
+    const s1 = mbps(bytes.length, await timeMsFor(() => json.select(bytes, selectors, { mode: 'inline' })));
+    const sN = mbps(bytes.length, await timeMsFor(() => json.select(bytes, selectors, { mode: 'pool' })));
     const base = { group: 'JSON throughput (MB/s; rival: JSON.parse of the decoded text)', unit: 'MB/s', rival, rivalName: 'JSON.parse', better: 'higher' as const };
     const perCore = name === 'twitter.json' || name === 'citm_catalog.json';
     rows.push(

@@ -48,6 +48,26 @@ export async function timeMs(fn: () => unknown, runs = 7, warmup = 2): Promise<n
 }
 
 /**
+ * Median wall time of calls repeated until they have taken `budgetMs` in all (at least `minRuns`,
+ * at most `maxRuns`), after two untimed calls: a call of half a millisecond timed only seven
+ * times gives a median that moves with whatever the VM or the GC did in those few milliseconds.
+ */
+export async function timeMsFor(fn: () => unknown, budgetMs = 200, minRuns = 7, maxRuns = 400): Promise<number> {
+  await fn();
+  await fn();
+  const times: number[] = [];
+  let total = 0;
+  while (times.length < maxRuns && (times.length < minRuns || total < budgetMs)) {
+    const t0 = performance.now();
+    await fn();
+    const t = performance.now() - t0;
+    times.push(t);
+    total += t;
+  }
+  return median(times);
+}
+
+/**
  * Medians of `a` and `b` timed alternately (a, b, a, b, ...), for a measurement and the machine
  * reference it is quoted against: a slow phase of this shared VM then slows both alike.
  */

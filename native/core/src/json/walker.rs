@@ -64,6 +64,13 @@ impl<'a> RawString<'a> {
     }
 }
 
+/// How [`Walker::number_run`] ended.
+enum RunEnd {
+    Value,
+    After,
+    Closed,
+}
+
 #[derive(Clone, Copy)]
 pub(crate) struct Frame {
     object: bool,
@@ -187,7 +194,28 @@ impl<'a, E: Entries> Walker<'a, E> {
                                     k = self.member_key(k, sink)?;
                                 }
                                 stack.push(Frame { object, count: 0, slot });
-                                continue 'value;
+                                // An array that starts with numbers runs them at once; it then
+                                // goes on to the check after a value (the last number, or the
+                                // array if they filled it), else to its first other value.
+                                let mut after_number = false;
+                                if !object {
+                                    let top = stack.last_mut().expect("just pushed");
+                                    match self.number_run(ctx, &mut k, &mut next_check, top, sink)? {
+                                        RunEnd::Value => {}
+                                        RunEnd::After => {
+                                            after_number = true;
+                                        }
+                                        RunEnd::Closed => {
+                                            let frame = *top;
+                                            stack.pop();
+                                            sink.close(false, frame.slot, frame.count, k);
+                                            after_number = true;
+                                        }
+                                    }
+                                }
+                                if !after_number {
+                                    continue 'value;
+                                }
                             }
                         }
                     }
@@ -210,7 +238,7 @@ impl<'a, E: Entries> Walker<'a, E> {
                 _ => return Err(self.unexpected(k, "a JSON value")),
             }
             // After a value: a comma continues the innermost container, a bracket closes it.
-            loop {
+            'after: loop {
                 let Some(top) = stack.last_mut() else { return Ok(k) };
                 top.count += 1;
                 let expected = if top.object { "',' or '}'" } else { "',' or ']'" };
@@ -218,7 +246,16 @@ impl<'a, E: Entries> Walker<'a, E> {
                 match (top.object, c) {
                     (false, b',') => {
                         k += 1;
-                        continue 'value;
+                        match self.number_run(ctx, &mut k, &mut next_check, top, sink)? {
+                            RunEnd::Value => continue 'value,
+                            RunEnd::After => continue 'after,
+                            RunEnd::Closed => {
+                                let frame = *top;
+                                stack.pop();
+                                sink.close(false, frame.slot, frame.count, k);
+                                continue 'after;
+                            }
+                        }
                     }
                     (true, b',') => {
                         k = self.member_key(k + 1, sink)?;
@@ -231,6 +268,52 @@ impl<'a, E: Entries> Walker<'a, E> {
                         sink.close(frame.object, frame.slot, frame.count, k);
                     }
                     _ => return Err(self.unexpected(k, expected)),
+                }
+            }
+        }
+    }
+
+    /// A run of numbers in the innermost array (`top`), from entry `k` (a value position): each is
+    /// checked and reported as the general path does (`value_start`, then `number`), and the
+    /// commas between them are taken here, without the general path's dispatch and frame
+    /// bookkeeping per element (numeric documents, coordinates and meshes, are mostly this).
+    /// Stops at the first entry that is not a number ([`RunEnd::Value`], `k` on it), after a number
+    /// followed by something other than a comma or `]` ([`RunEnd::After`], `k` on that entry and the
+    /// number not yet counted), or after the `]` that ends the array ([`RunEnd::Closed`], every
+    /// element counted, `k` past the bracket; the caller closes the frame). Measured on Zen 4, best
+    /// of 150, four interleaved rounds: mesh.json validate 1.19-1.20 -> 1.29 GB/s, canada.json
+    /// (arrays of two numbers) 1.61 -> 1.62.
+    #[inline(always)]
+    fn number_run<S: Sink>(&self, ctx: &JobCtx, k: &mut usize, next_check: &mut usize, top: &mut Frame, sink: &mut S) -> JResult<RunEnd> {
+        let input = self.input;
+        loop {
+            let Some((p, c)) = self.entry(*k) else { return Ok(RunEnd::Value) };
+            if !(c == b'-' || c.is_ascii_digit()) {
+                return Ok(RunEnd::Value);
+            }
+            if *k >= *next_check {
+                ctx.checkpoint()?;
+                *next_check = *k + ENTRIES_PER_CHECKPOINT;
+            }
+            sink.value_start(*k, p, c);
+            let end = number::scan(input, p)?;
+            if input.get(end).is_some_and(|&b| !DELIMITER[b as usize]) {
+                return Err(Failure::unexpected(input, end, "a delimiter after the number"));
+            }
+            sink.number(&input[p..end]);
+            match self.entry(*k + 1) {
+                Some((_, b',')) => {
+                    top.count += 1;
+                    *k += 2;
+                }
+                Some((_, b']')) => {
+                    top.count += 1;
+                    *k += 2;
+                    return Ok(RunEnd::Closed);
+                }
+                _ => {
+                    *k += 1;
+                    return Ok(RunEnd::After);
                 }
             }
         }

@@ -9,15 +9,20 @@ use crate::json::error::JResult;
 use crate::runtime::JobCtx;
 use std::arch::x86_64::*;
 
-/// AVX2, and the carry-less multiply every AVX2 CPU has, which the vector stage 1 also uses.
+/// AVX2, and what every AVX2 CPU also has and the vector stage 1 uses: the carry-less multiply
+/// (the in-string mask), `popcnt`, and BMI1/BMI2 (`tzcnt`, `blsr` in the index writer). Without
+/// `popcnt` and BMI1 enabled for it, LLVM wrote a bit count as a dozen shifts and masks and a
+/// trailing-zero count as `bsf` plus a branch around zero.
 pub(super) fn has_avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("pclmulqdq")
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("pclmulqdq")
+        && std::arch::is_x86_feature_detected!("popcnt")
+        && std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("bmi2")
 }
 
 pub(super) fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("pclmulqdq")
+    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") && has_avx2()
 }
 
 /// `$name(ctx, input, range, scan, positions, check)`: blocks `range` with the classifier
@@ -56,8 +61,8 @@ macro_rules! fill_with {
     };
 }
 
-fill_with!(fill_avx2, "avx2,pclmulqdq", utf8_x86::Avx2, classify_avx2, has_avx2);
-fill_with!(fill_avx512, "avx512f,avx512bw,avx2,pclmulqdq", utf8_x86::Avx512, classify_avx512, has_avx512);
+fill_with!(fill_avx2, "avx2,pclmulqdq,popcnt,bmi1,bmi2", utf8_x86::Avx2, classify_avx2, has_avx2);
+fill_with!(fill_avx512, "avx512f,avx512bw,avx2,pclmulqdq,popcnt,bmi1,bmi2", utf8_x86::Avx512, classify_avx512, has_avx512);
 
 pub(super) fn utf8_avx2() -> utf8_x86::Avx2 {
     debug_assert!(has_avx2());

@@ -138,3 +138,35 @@ fn json_errors_across_windows_match_the_whole_index_walk() {
         check_agreement(&base[..cut]).expect("agree on truncations");
     }
 }
+
+/// The run of numbers in an array (`Walker::number_run`) stops at every kind of entry it does not
+/// handle: each case gets the verdict and position of serde_json where it fails, and the same
+/// tape as the general path where it parses (checked against serde_json's values).
+#[test]
+fn number_runs_end_where_the_general_path_would() {
+    use ErrorCode::*;
+    assert_eq!(at("[1,2 3]"), (JsonSyntax, 5, 1, 6));
+    assert_eq!(at("[1,2,]"), (JsonSyntax, 5, 1, 6));
+    assert_eq!(at("[1,2}"), (JsonSyntax, 4, 1, 5));
+    assert_eq!(at("[1,2:3]"), (JsonSyntax, 4, 1, 5));
+    assert_eq!(at("[1,2,,3]"), (JsonSyntax, 5, 1, 6));
+    assert_eq!(at("[1,-]"), (JsonSyntax, 4, 1, 5));
+    assert_eq!(at("[1,2x]"), (JsonSyntax, 4, 1, 5));
+    assert_eq!(at("[1,2"), (JsonSyntax, 4, 1, 5));
+    assert_eq!(at("[-"), (JsonSyntax, 2, 1, 3));
+    assert_eq!(at("{\"a\":[1,2],\"b\":[3}"), (JsonSyntax, 17, 1, 18));
+    let ctx = JobCtx::inline();
+    for ok in [
+        "[1,2,3]",
+        "[1,\"a\",2,[3,4],{\"b\":5},-6e2,null]",
+        "[[1,2],[3,4],[5]]",
+        "[[],[1],[1,[2,[3]]],4]",
+        "{\"a\":[1,2],\"b\":[3,[4,5],6],\"c\":7}",
+        "[0,-0,1.5e300,-2.5e-300,123456789012345678901234567890]",
+        "[ 1 , 2 ,\n3\t]",
+    ] {
+        let tape = parse_to_tape(&ctx, ok.as_bytes(), ParseOptions::default()).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+        let want: serde_json::Value = serde_json::from_str(ok).unwrap();
+        super::assert_js_eq(&super::tape_values(&tape), &[want]);
+    }
+}
