@@ -5,7 +5,8 @@
 //! loop); the block results are then added in index order with a compensated (Neumaier)
 //! accumulator. The error is at most about `(ceil(log2(min(n, BLOCK))) + 2) u sum |x_i|` (u = 2^-53):
 //! pairwise summation's bound, `u ceil(log2 n) sum |x_i|`, or better once n passes a block. The
-//! variance keeps compensated lanes (see `dev_block_body`). The sums used to be
+//! variance sums its shifted deviations and their squares along the same tree (`dev_block_body`)
+//! and combines the blocks compensated (`variance`). The sums used to be
 //! compensated per element (a TwoSum per element: about `2 u |S|` plus a tiny term), six adds an
 //! element, which kept the in-cache sum of 4 096 doubles at 1.1 µs on AMD's Zen 4, under 4x the JS
 //! loop there; the pairwise blocks take 0.33 µs. `exact_sum` is there for correctly rounded sums.
@@ -42,48 +43,6 @@ impl Compensated {
     pub(crate) fn total(self) -> f64 {
         self.sum + self.carry
     }
-}
-
-/// Sixteen lanes: element i of a block goes to lane i % 16. The lanes are folded pairwise (lane j
-/// with lane j + 8, then j + 4, j + 2, j + 1), each step an error-free TwoSum whose error joins the
-/// carries, so the fold vectorizes like the lane loop and keeps the compensation; the result is the
-/// block's compensated pair. When the folded sum is not finite (an infinity or NaN in the block, or
-/// overflow) the compensation terms are meaningless and the plain sum is the result, so IEEE special
-/// values propagate as in `a + b`.
-///
-/// Kept out of line: inlined into the lane loops, it leads LLVM's SLP vectorizer to build those
-/// loops from 128-bit registers (measured: 3x slower sums).
-#[inline(never)]
-fn lanes_total(mut sum: [f64; LANES], mut carry: [f64; LANES]) -> Compensated {
-    let mut width = LANES / 2;
-    while width > 0 {
-        for j in 0..width {
-            let (a, b) = (sum[j], sum[j + width]);
-            let t = a + b;
-            let bp = t - a;
-            let err = (a - (t - bp)) + (b - bp);
-            sum[j] = t;
-            carry[j] = (carry[j] + carry[j + width]) + err;
-        }
-        width /= 2;
-    }
-    if sum[0].is_finite() {
-        Compensated { sum: sum[0], carry: carry[0] }
-    } else {
-        Compensated { sum: sum[0], carry: 0.0 }
-    }
-}
-
-/// One branch-free TwoSum step (Knuth) on every lane: `s + v` exactly equals `t + err`, and the
-/// error joins the carry. Six adds, no comparisons.
-#[inline(always)]
-fn two_sum<L: Lanes>(sum: &mut L, carry: &mut L, v: L) {
-    let s = *sum;
-    let t = s.add(v);
-    let bp = t.sub(s);
-    let err = s.sub(t.sub(bp)).add(v.sub(bp));
-    *carry = carry.add(err);
-    *sum = t;
 }
 
 /// The remainder (fewer than `LANES` elements) as f64 lanes, zero-padded.
@@ -127,6 +86,13 @@ fn pairwise<L: Lanes>(count: usize, leaf: impl Fn(usize) -> L) -> f64 {
         push_run(&mut runs, &mut done, leaf(i), 0);
         i += 1;
     }
+    fold_runs(&runs, done)
+}
+
+/// The end of `pairwise`: the runs left (bits of `done`), longest first, added from the right,
+/// then the sixteen lanes pairwise.
+#[inline(always)]
+fn fold_runs<L: Lanes>(runs: &[L; LEVELS], done: usize) -> f64 {
     let mut acc: Option<L> = None;
     for (k, run) in runs.iter().enumerate() {
         if done >> k & 1 == 1 {
@@ -381,57 +347,70 @@ pub fn mean<T: Element>(ctx: &JobCtx, x: &[T]) -> CoreResult<f64> {
     Ok(sum(ctx, x)? / x.len() as f64)
 }
 
-/// The compensated sums of `d = x - k` and of `d * d` over one block. Four lane groups (64
-/// elements) are added pairwise, plainly, before each TwoSum: `(d0 + d1) + (d2 + d3)` and the same
-/// for the squares, so the compensated chains see a quarter of the terms (16 vector operations per
-/// 16 elements before, 7 now; in L1 that was 0.55 ns an element a thread, which on two cores only
-/// just outran memory). Each plain partial of four has an absolute error of at most
-/// `2 eps (|d0| + .. + |d3|)` (relative, for the non-negative squares), so `Σd²` stays within a few
-/// eps relative and `Σd` within `2 eps Σ|d|`, which the variance's identities turn into a few eps
-/// of the result: far inside pairwise summation's `eps log2 n`. Padding lanes of the remainder are
-/// zero deviations and add nothing.
+/// The sums of `d = x - k` and of `d * d` over one block, both along `pairwise`'s tree (the two
+/// trees built side by side, `pairwise2`): pairwise summation of the deviations, one subtract, one
+/// multiply and two adds per vector. Padding lanes of the last vector are zero deviations. Until
+/// session 5 both sums were compensated (four lane groups added plainly before each TwoSum): 52
+/// vector operations per 64 elements against 16, which on Zen 4 kept the one-pass variance at
+/// 80-93 % of the read probe on 32 Mi doubles.
 #[inline(always)]
-fn dev_block_body<L: Lanes, T: Element>(x: &[T], k: f64) -> (Compensated, Compensated) {
-    let (mut s1, mut c1) = (L::zero(), L::zero());
-    let (mut s2, mut c2) = (L::zero(), L::zero());
+fn dev_block_body<L: Lanes, T: Element>(x: &[T], k: f64) -> (f64, f64) {
     let kv = L::splat(k);
-    let mut quads = x.chunks_exact(4 * LANES);
-    for q in &mut quads {
-        for j in 0..4 {
-            prefetch(&q[j * LANES..], PREFETCH);
-        }
-        let d = |j: usize| L::load(&q[j * LANES..]).sub(kv);
-        let (d0, d1, d2, d3) = (d(0), d(1), d(2), d(3));
-        two_sum(&mut s1, &mut c1, d0.add(d1).add(d2.add(d3)));
-        two_sum(&mut s2, &mut c2, d0.mul(d0).add(d1.mul(d1)).add(d2.mul(d2).add(d3.mul(d3))));
-    }
-    let mut chunks = quads.remainder().chunks_exact(LANES);
-    for ch in &mut chunks {
-        let d = L::load(ch).sub(kv);
-        two_sum(&mut s1, &mut c1, d);
-        two_sum(&mut s2, &mut c2, d.mul(d));
-    }
-    let rest = chunks.remainder();
-    let mut d = [0.0f64; LANES];
-    for (j, e) in rest.iter().enumerate() {
-        d[j] = e.to_f64() - k;
-    }
-    let d = L::load(&d[..]);
-    two_sum(&mut s1, &mut c1, d);
-    two_sum(&mut s2, &mut c2, d.mul(d));
-    (lanes_total(s1.to_array(), c1.to_array()), lanes_total(s2.to_array(), c2.to_array()))
+    pairwise2::<L>(x.len().div_ceil(LANES), #[inline(always)] |i| {
+        let at = i * LANES;
+        let d = if at + LANES <= x.len() {
+            prefetch(&x[at..], PREFETCH);
+            L::load(&x[at..]).sub(kv)
+        } else {
+            let mut d = [0.0f64; LANES];
+            for (slot, e) in d.iter_mut().zip(&x[at..]) {
+                *slot = e.to_f64() - k;
+            }
+            L::load(&d[..])
+        };
+        (d, d.mul(d))
+    })
 }
 
-lane_dispatch!(fn dev_block<T: Element>(x: &[T], k: f64) -> (Compensated, Compensated) => dev_block_body);
+/// `pairwise` for two sums at once, over the same tree.
+#[inline(always)]
+fn pairwise2<L: Lanes>(count: usize, leaf: impl Fn(usize) -> (L, L)) -> (f64, f64) {
+    debug_assert!(count <= BLOCK_VECTORS);
+    let (mut ra, mut rb) = ([L::zero(); LEVELS], [L::zero(); LEVELS]);
+    let mut done = 0usize;
+    let mut i = 0;
+    while i + 8 <= count {
+        let (l0, l1, l2, l3) = (leaf(i), leaf(i + 1), leaf(i + 2), leaf(i + 3));
+        let (l4, l5, l6, l7) = (leaf(i + 4), leaf(i + 5), leaf(i + 6), leaf(i + 7));
+        let a = l0.0.add(l1.0).add(l2.0.add(l3.0)).add(l4.0.add(l5.0).add(l6.0.add(l7.0)));
+        let b = l0.1.add(l1.1).add(l2.1.add(l3.1)).add(l4.1.add(l5.1).add(l6.1.add(l7.1)));
+        let before = done;
+        push_run(&mut ra, &mut done, a, 3);
+        done = before;
+        push_run(&mut rb, &mut done, b, 3);
+        i += 8;
+    }
+    while i < count {
+        let (a, b) = leaf(i);
+        let before = done;
+        push_run(&mut ra, &mut done, a, 0);
+        done = before;
+        push_run(&mut rb, &mut done, b, 0);
+        i += 1;
+    }
+    (fold_runs(&ra, done), fold_runs(&rb, done))
+}
+
+lane_dispatch!(fn dev_block<T: Element>(x: &[T], k: f64) -> (f64, f64) => dev_block_body);
 
 /// One block's part of the variance: its length, the shift `k` its deviations are taken from, and
-/// the compensated sums of `d = x - k` and of `d * d`.
+/// the pairwise sums of `d = x - k` and of `d * d`.
 #[derive(Clone, Copy, Default)]
 struct BlockDev {
     n: f64,
     k: f64,
-    d: Compensated,
-    d2: Compensated,
+    d: f64,
+    d2: f64,
 }
 
 /// A block's deviations from a shift near its mean. The first try is the mean of its first 16
@@ -448,22 +427,21 @@ fn block_dev<T: Element>(block: &[T]) -> BlockDev {
     let n = block.len() as f64;
     let mut k = s / head.len() as f64;
     let (mut d, mut d2) = dev_block(block, k);
-    let (dt, d2t) = (d.total(), d2.total());
-    if 2.0 * dt * dt > n * d2t {
-        k += dt / n;
+    if 2.0 * d * d > n * d2 {
+        k += d / n;
         (d, d2) = dev_block(block, k);
     }
     BlockDev { n, k, d, d2 }
 }
 
 /// Variance with `ddof` delta degrees of freedom, in one pass over memory. Each block is reduced to
-/// compensated `Σd` and `Σd²` with `d = x - k_b` for a shift `k_b` near the block's mean (see
+/// pairwise `Σd` and `Σd²` with `d = x - k_b` for a shift `k_b` near the block's mean (see
 /// [`block_dev`]); then, with `m` the mean from those sums, the blocks combine in index order by
 /// the exact identities `Σ(x - m) = Σ_b [Σd + n_b (k_b - m)]` and
 /// `Σ(x - m)² = Σ_b [Σd² + 2 (k_b - m) Σd + n_b (k_b - m)²]`, compensated, into the two-pass form
 /// `(Σ(x-m)² - (Σ(x-m))²/n) / (n - ddof)`. The identities hold for any `m` and `k_b`; choosing
 /// them near the means keeps every term within a small factor of the result, so the accuracy is
-/// that of a compensated two-pass variance at the memory traffic of one pass (the two-pass form
+/// that of a two-pass variance with pairwise sums at the memory traffic of one pass (the two-pass form
 /// measured 8-9 GB/s of input on 32 Mi doubles over 2 threads, `sum` 18-19 in the same run).
 /// NaN when `n <= ddof`; an infinity or NaN in the input gives NaN.
 pub fn variance<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<f64> {
@@ -489,18 +467,16 @@ pub fn variance<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<f64>
     for b in blocks() {
         let w = b.n / n;
         mean.add(b.k * w);
-        mean.add(b.d.total() / n);
+        mean.add(b.d / n);
     }
     let m = mean.total();
     let (mut s1, mut s2) = (Compensated::default(), Compensated::default());
     for b in blocks() {
         let delta = b.k - m;
-        s1.add(b.d.sum);
-        s1.add(b.d.carry);
+        s1.add(b.d);
         s1.add(b.n * delta);
-        s2.add(b.d2.sum);
-        s2.add(b.d2.carry);
-        s2.add(2.0 * delta * b.d.total());
+        s2.add(b.d2);
+        s2.add(2.0 * delta * b.d);
         s2.add(b.n * delta * delta);
     }
     let (sd, sd2) = (s1.total(), s2.total());
