@@ -8,8 +8,16 @@ trap 'rm -rf "$work"' EXIT
 
 # `npm pack` builds the release binary; the first build on a machine fetches napi-rs's cross
 # toolchain from the npm registry, so a transient registry failure gets one more try, and the
-# output of a failed try is shown.
-pack() { (cd "$root" && npm pack --silent --pack-destination "$work" >"$work/pack.out" 2>"$work/pack.log") && tail -n 1 "$work/pack.out"; }
+# output of a failed try is shown. No `--pack-destination`: npm hands it to the prepack script's
+# environment (`npm_config_pack_destination`), and napi-rs fetches its toolchain with an `npm pack`
+# of its own, which then put the toolchain's tarball in `$work` instead of where napi-rs reads it
+# (a fresh machine failed with ENOENT twice). The tarball is moved out of the checkout instead.
+pack() {
+  (cd "$root" && npm pack --silent >"$work/pack.out" 2>"$work/pack.log") || return 1
+  local name
+  name=$(tail -n 1 "$work/pack.out")
+  mv "$root/$name" "$work/$name" && echo "$name"
+}
 if ! tarball=$(pack); then
   echo "pack-check: npm pack failed, retrying once; its output:" >&2
   tail -n 40 "$work/pack.out" "$work/pack.log" >&2

@@ -27,7 +27,15 @@ impl SimdLevel {
 fn detect() -> SimdLevel {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        // Every feature the AVX-512 builds are compiled with (`simd_dispatch!`, `lane_dispatch!`,
+        // the scan's FMA adds): a CPU with AVX-512F alone (Xeon Phi) takes the AVX2 builds.
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
             return SimdLevel::Avx512;
         }
         if std::arch::is_x86_feature_detected!("avx2") {

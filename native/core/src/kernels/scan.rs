@@ -258,7 +258,6 @@ fn scan_body<G: Group, const CARRY: bool, const BASE: bool>(x: &[f64], out: &mut
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
 #[target_feature(enable = "avx512f,fma")]
 fn scan_avx512<const CARRY: bool, const BASE: bool>(x: &[f64], out: &mut [f64], state: State) -> State {
     scan_body::<x86::Avx512, CARRY, BASE>(x, out, state)
