@@ -271,7 +271,7 @@ fn scan_avx512<const CARRY: bool, const BASE: bool>(x: &[f64], out: &mut [f64], 
 /// elements before a line boundary.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-fn scan_stream_avx512<const H: i32>(x: &[f64], out: &mut [f64], state: State) -> State {
+fn scan_stream_avx512<const H: i32>(x: &[f64], out: &mut [f64], state: State, next: &[f64]) -> State {
     use std::arch::x86_64::*;
     debug_assert!(x.len().is_multiple_of(16) && x.len() == out.len());
     debug_assert!(H == 0 || (out.as_ptr() as usize / 8) % 8 == 8 - H as usize);
@@ -291,8 +291,16 @@ fn scan_stream_avx512<const H: i32>(x: &[f64], out: &mut [f64], state: State) ->
         }
     };
     let mut g = 0; // groups done
-    for src in x.chunks_exact(16) {
-        prefetch(src, PREFETCH);
+    for (i, src) in x.chunks_exact(16).enumerate() {
+        // This chunk is in L2 already (its total was just taken); ask for the next chunk this
+        // thread will take, a line per eight elements scanned, so that its total does not wait on
+        // memory while this scan runs from cache. Rust harness, 32 Mi doubles, 2 threads, best of
+        // 9, four interleaved rounds: 36.7-42.3 -> 42.7-43.2 GB/s (the prefetch it replaces, 8 KiB
+        // ahead in this chunk, asked for lines already in L2).
+        if let Some(ahead) = next.get(16 * i..16 * i + 16) {
+            prefetch(ahead, 0);
+            prefetch(&ahead[8..], 0);
+        }
         let (oa, ob) = step_values::<_, true, true>(src, &mut run, base, carry, one);
         for o in [oa, ob] {
             let v = o.raw();
@@ -319,7 +327,7 @@ fn scan_stream_avx512<const H: i32>(x: &[f64], out: &mut [f64], state: State) ->
 
 /// `scan` into a large output: streaming stores on AVX-512 for the multiple-of-16 part, then the
 /// rest as `scan` does (pieces of multiples of 16 continue one scan's bits).
-fn scan_streaming(x: &[f64], out: &mut [f64], state: State) -> State {
+fn scan_streaming(x: &[f64], out: &mut [f64], state: State, next: &[f64]) -> State {
     #[cfg(target_arch = "x86_64")]
     if level() == SimdLevel::Avx512 {
         let full = x.len() / 16 * 16;
@@ -330,14 +338,14 @@ fn scan_streaming(x: &[f64], out: &mut [f64], state: State) -> State {
         // SAFETY (each arm): AVX-512F is what `level()` reported; `h` matches `out`'s alignment.
         let state = unsafe {
             match h {
-                0 => scan_stream_avx512::<0>(xa, oa, state),
-                1 => scan_stream_avx512::<1>(xa, oa, state),
-                2 => scan_stream_avx512::<2>(xa, oa, state),
-                3 => scan_stream_avx512::<3>(xa, oa, state),
-                4 => scan_stream_avx512::<4>(xa, oa, state),
-                5 => scan_stream_avx512::<5>(xa, oa, state),
-                6 => scan_stream_avx512::<6>(xa, oa, state),
-                _ => scan_stream_avx512::<7>(xa, oa, state),
+                0 => scan_stream_avx512::<0>(xa, oa, state, next),
+                1 => scan_stream_avx512::<1>(xa, oa, state, next),
+                2 => scan_stream_avx512::<2>(xa, oa, state, next),
+                3 => scan_stream_avx512::<3>(xa, oa, state, next),
+                4 => scan_stream_avx512::<4>(xa, oa, state, next),
+                5 => scan_stream_avx512::<5>(xa, oa, state, next),
+                6 => scan_stream_avx512::<6>(xa, oa, state, next),
+                _ => scan_stream_avx512::<7>(xa, oa, state, next),
             }
         };
         return scan(xr, or, state);
@@ -423,11 +431,12 @@ pub fn cumsum<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreR
         for (i, piece) in out.chunks_mut(CHUNK).enumerate() {
             ctx.checkpoint()?;
             let src = x.map(|x| &x[i * CHUNK..i * CHUNK + piece.len()]);
+            let next = x.map(|x| &x[((i + 1) * CHUNK).min(n)..((i + 2) * CHUNK).min(n)]);
             let (base, carry) = prefix.offset();
             if i + 1 < chunks {
                 prefix.add(chunk_total(src.unwrap_or(piece)));
             }
-            scan_chunk(src, piece, base, carry, stream);
+            scan_chunk(src, piece, base, carry, stream, next);
         }
         return Ok(());
     }
@@ -446,6 +455,9 @@ pub fn cumsum<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreR
             // positions of `out`; `out` outlives the parallel section.
             let piece = unsafe { dst.slice(range.clone()) };
             let src = x.map(|x| &x[range]);
+            // Chunks go out in order, so with `workers` threads this one's next is most likely
+            // `workers` chunks on.
+            let next = x.map(|x| &x[((i + workers) * CHUNK).min(n)..((i + workers + 1) * CHUNK).min(n)]);
             let total = (i + 1 < chunks).then(|| chunk_total(src.unwrap_or(piece)));
             let Some(prefix) = chain.wait_for(i) else { return Ok(()) };
             let (base, carry) = prefix.offset();
@@ -454,7 +466,7 @@ pub fn cumsum<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreR
                 next.add(total);
                 chain.publish(i, next);
             }
-            scan_chunk(src, piece, base, carry, stream);
+            scan_chunk(src, piece, base, carry, stream, next);
         }
     };
     ctx.run_workers(workers, work)
@@ -580,11 +592,11 @@ impl<T> SharedOut<T> {
 /// small f64 buffer, stage by stage (each stage continuing the scan's state).
 ///
 /// `stream`: a large output (see `stream`), written with streaming stores where the level allows.
-fn scan_chunk<T: Element>(src: Option<&[T]>, piece: &mut [T], base: f64, carry: f64, stream: bool) {
+fn scan_chunk<T: Element>(src: Option<&[T]>, piece: &mut [T], base: f64, carry: f64, stream: bool, next: Option<&[T]>) {
     let mut state = State { base, carry, run: 0.0 };
     if let (Some(s), Some(o)) = (src.and_then(f64_view), f64_view_mut(piece)) {
         if stream {
-            scan_streaming(s, o, state);
+            scan_streaming(s, o, state, next.and_then(f64_view).unwrap_or(&[]));
         } else {
             scan(s, o, state);
         }
