@@ -25,7 +25,8 @@ function toMinMax(raw: unknown): MinMax {
 }
 
 /**
- * Sum of `x`, accumulated in f64 with compensation; same bits for any thread count or SIMD level.
+ * Sum of `x`, accumulated in f64 pairwise within fixed blocks and compensated across them (the
+ * error bound of pairwise summation); same bits for any thread count or SIMD level.
  * `{ exact: true }`: the correctly rounded sum.
  */
 export function sum(x: FloatArray, options?: SumOptions): Promise<number> {
@@ -119,7 +120,7 @@ function reduceSync(op: ReduceOp, x: NumericArray, ddof = 0): number {
 }
 
 export interface SumOptions extends CallOptions {
-  /** Correctly rounded (superaccumulator) instead of compensated: slower, exact to the last bit. */
+  /** Correctly rounded (superaccumulator) instead of pairwise: slower, exact to the last bit. */
   exact?: boolean;
 }
 
@@ -140,7 +141,10 @@ export function meanSync(x: NumericArray): number {
   return reduceSync('mean', x);
 }
 
-/** Variance `sum((x - mean)^2) / (n - ddof)`, two compensated passes; NaN when `n <= ddof`. */
+/**
+ * Variance `sum((x - mean)^2) / (n - ddof)`, in one pass (blocks of deviations from a shift near
+ * their mean, summed pairwise and combined by exact identities); NaN when `n <= ddof`.
+ */
 export function variance(x: NumericArray, options?: VarianceOptions): Promise<number> {
   return reduceCall('variance', x, ddofOf(options), options, estimateUs('variance', length(x)));
 }

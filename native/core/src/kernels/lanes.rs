@@ -1,4 +1,4 @@
-//! Sixteen f64 lanes as one value, for the compensated reductions.
+//! Sixteen f64 lanes as one value, for the reductions (`reduce.rs`).
 //!
 //! The same lane-wise IEEE additions, subtractions and multiplications run on every level: two
 //! AVX-512 registers, four AVX2 registers, or a plain array in the portable build, so the result
@@ -170,9 +170,9 @@ mod x86 {
 }
 
 /// Asks for the cache line `ahead` elements past the start of `s` (a hint: nothing is read, and
-/// an address past the end is harmless). The compensated loops do about a dozen operations per
-/// 128 bytes, so the out-of-order window alone keeps too few loads in flight to stream from memory
-/// at full speed; prefetching a few KiB ahead closes most of that gap. The line goes to L2 (T1),
+/// an address past the end is harmless). The compensated loops of sessions 1-4 did about a dozen
+/// operations per 128 bytes, so the out-of-order window alone kept too few loads in flight to
+/// stream from memory at full speed; prefetching a few KiB ahead closed most of that gap. The line goes to L2 (T1),
 /// not L1: measured on 32 Mi doubles over 2 threads, three interleaved rounds, T1 against T0:
 /// sum 17.2-20.4 vs 16.2-18.3 GB/s, norm2 16.7-21.8 vs 16.5-17.5, argmin 19.3-23.8 vs 17.6-18.8
 /// (likely because an L1 prefetch holds one of the core's few fill buffers until the line arrives).
