@@ -149,8 +149,8 @@ fn dot_block_body<L: Lanes, T: Element>(x: &[T], y: &[T]) -> f64 {
     pairwise::<L>(n.div_ceil(LANES), #[inline(always)] |i| vector::<L, T>(x, i).mul(vector::<L, T>(y, i)))
 }
 
-/// The sum of squares of one block, pairwise: the terms are never negative, so its error is at
-/// most 11 eps relative.
+/// The sum of squares of one block, pairwise: the terms are never negative, so its error is
+/// relative, at most about 11 u (u = 2^-53, the tree's depth for a whole block).
 #[inline(always)]
 fn sumsq_block_body<L: Lanes, T: Element>(x: &[T]) -> f64 {
     pairwise::<L>(x.len().div_ceil(LANES), #[inline(always)] |i| {
