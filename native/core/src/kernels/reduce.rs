@@ -72,37 +72,87 @@ const LEVELS: usize = BLOCK_VECTORS.trailing_zeros() as usize + 1;
 /// multiple of 8 there, so this is the same tree as pushing them one by one).
 #[inline(always)]
 fn pairwise<L: Lanes>(count: usize, leaf: impl Fn(usize) -> L) -> f64 {
+    fold_lanes(tree(count, leaf))
+}
+
+/// `pairwise` for two sums at once, over the same tree.
+#[inline(always)]
+fn pairwise2<L: Lanes>(count: usize, leaf: impl Fn(usize) -> (L, L)) -> (f64, f64) {
+    let (a, b) = tree(count, leaf);
+    (fold_lanes(a), fold_lanes(b))
+}
+
+/// What `tree` adds: lanes, or two sets of lanes summed side by side.
+trait Summand: Copy {
+    fn zero() -> Self;
+    fn plus(self, o: Self) -> Self;
+}
+
+impl<L: Lanes> Summand for L {
+    #[inline(always)]
+    fn zero() -> Self {
+        L::zero()
+    }
+    #[inline(always)]
+    fn plus(self, o: Self) -> Self {
+        self.add(o)
+    }
+}
+
+impl<L: Lanes> Summand for (L, L) {
+    #[inline(always)]
+    fn zero() -> Self {
+        (L::zero(), L::zero())
+    }
+    #[inline(always)]
+    fn plus(self, o: Self) -> Self {
+        (self.0.add(o.0), self.1.add(o.1))
+    }
+}
+
+/// The vector-level part of `pairwise`: the binary counter's runs, folded from the right.
+#[inline(always)]
+fn tree<V: Summand>(count: usize, leaf: impl Fn(usize) -> V) -> V {
     debug_assert!(count <= BLOCK_VECTORS);
-    let mut runs = [L::zero(); LEVELS];
+    let mut runs = [V::zero(); LEVELS];
     // Bit k set: `runs[k]` holds a run of 2^k vectors.
     let mut done = 0usize;
+    let mut push = |mut v: V, level: usize| {
+        let mut k = level;
+        while done >> k & 1 == 1 {
+            v = runs[k].plus(v);
+            k += 1;
+        }
+        runs[k] = v;
+        done += 1 << level;
+    };
     let mut i = 0;
     while i + 8 <= count {
-        let (a, b) = (leaf(i).add(leaf(i + 1)).add(leaf(i + 2).add(leaf(i + 3))), leaf(i + 4).add(leaf(i + 5)).add(leaf(i + 6).add(leaf(i + 7))));
-        push_run(&mut runs, &mut done, a.add(b), 3);
+        let a = leaf(i).plus(leaf(i + 1)).plus(leaf(i + 2).plus(leaf(i + 3)));
+        let b = leaf(i + 4).plus(leaf(i + 5)).plus(leaf(i + 6).plus(leaf(i + 7)));
+        push(a.plus(b), 3);
         i += 8;
     }
     while i < count {
-        push_run(&mut runs, &mut done, leaf(i), 0);
+        push(leaf(i), 0);
         i += 1;
     }
-    fold_runs(&runs, done)
-}
-
-/// The end of `pairwise`: the runs left (bits of `done`), longest first, added from the right,
-/// then the sixteen lanes pairwise.
-#[inline(always)]
-fn fold_runs<L: Lanes>(runs: &[L; LEVELS], done: usize) -> f64 {
-    let mut acc: Option<L> = None;
+    let mut acc: Option<V> = None;
     for (k, run) in runs.iter().enumerate() {
         if done >> k & 1 == 1 {
             acc = Some(match acc {
                 None => *run,
-                Some(a) => run.add(a),
+                Some(a) => run.plus(a),
             });
         }
     }
-    let mut lanes = acc.unwrap_or(L::zero()).to_array();
+    acc.unwrap_or(V::zero())
+}
+
+/// The sixteen lanes added pairwise: lane j with j + 8, then j + 4, j + 2, j + 1.
+#[inline(always)]
+fn fold_lanes<L: Lanes>(v: L) -> f64 {
+    let mut lanes = v.to_array();
     let mut width = LANES / 2;
     while width > 0 {
         for j in 0..width {
@@ -111,18 +161,6 @@ fn fold_runs<L: Lanes>(runs: &[L; LEVELS], done: usize) -> f64 {
         width /= 2;
     }
     lanes[0]
-}
-
-/// Adds a run of `2^level` vectors to the counter of `pairwise`.
-#[inline(always)]
-fn push_run<L: Lanes>(runs: &mut [L; LEVELS], done: &mut usize, mut v: L, level: usize) {
-    let mut k = level;
-    while *done >> k & 1 == 1 {
-        v = runs[k].add(v);
-        k += 1;
-    }
-    runs[k] = v;
-    *done += 1 << level;
 }
 
 /// Vector `i` of `x`: elements `16 i ..`, zero-padded past the end, prefetching ahead.
@@ -370,35 +408,6 @@ fn dev_block_body<L: Lanes, T: Element>(x: &[T], k: f64) -> (f64, f64) {
         };
         (d, d.mul(d))
     })
-}
-
-/// `pairwise` for two sums at once, over the same tree.
-#[inline(always)]
-fn pairwise2<L: Lanes>(count: usize, leaf: impl Fn(usize) -> (L, L)) -> (f64, f64) {
-    debug_assert!(count <= BLOCK_VECTORS);
-    let (mut ra, mut rb) = ([L::zero(); LEVELS], [L::zero(); LEVELS]);
-    let mut done = 0usize;
-    let mut i = 0;
-    while i + 8 <= count {
-        let (l0, l1, l2, l3) = (leaf(i), leaf(i + 1), leaf(i + 2), leaf(i + 3));
-        let (l4, l5, l6, l7) = (leaf(i + 4), leaf(i + 5), leaf(i + 6), leaf(i + 7));
-        let a = l0.0.add(l1.0).add(l2.0.add(l3.0)).add(l4.0.add(l5.0).add(l6.0.add(l7.0)));
-        let b = l0.1.add(l1.1).add(l2.1.add(l3.1)).add(l4.1.add(l5.1).add(l6.1.add(l7.1)));
-        let before = done;
-        push_run(&mut ra, &mut done, a, 3);
-        done = before;
-        push_run(&mut rb, &mut done, b, 3);
-        i += 8;
-    }
-    while i < count {
-        let (a, b) = leaf(i);
-        let before = done;
-        push_run(&mut ra, &mut done, a, 0);
-        done = before;
-        push_run(&mut rb, &mut done, b, 0);
-        i += 1;
-    }
-    (fold_runs(&ra, done), fold_runs(&rb, done))
 }
 
 lane_dispatch!(fn dev_block<T: Element>(x: &[T], k: f64) -> (f64, f64) => dev_block_body);
