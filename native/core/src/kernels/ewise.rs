@@ -207,10 +207,22 @@ fn map2_body<T: Element, O: Op2>(op: O, a: Option<&[T]>, b: Option<&[T]>, out: &
 /// (`rest(i, out[i..])`). A loop over chunks of any length spent about thirty scalar instructions
 /// per sixteen elements on its own bounds (measured on Zen 4: `scale` of 1 024 doubles, in L1,
 /// 0.19 -> 0.12 µs; at 4 096 the three arrays outgrow L1 and L2 sets the pace either way).
+///
+/// The elements before `out`'s first 64-byte boundary go to `rest` first, so the vector stores
+/// (and the loads of inputs aligned like `out`, as typed arrays of one size usually are) never
+/// split a cache line: JS typed arrays are 16-byte aligned, and on Zen 5 split 64-byte accesses
+/// made `add` of 4 096 doubles in L2 0.74-0.75 µs against 0.55-0.65 aligned (Rust harness, best
+/// of 200, two rounds; `dot` 0.50-0.54 against 0.39). Element-wise results do not depend on where
+/// the vectors start, so this changes no bits.
 #[inline(always)]
 fn for_lines<T: Element>(out: &mut [T], mut whole: impl FnMut(usize, &mut [T; 16]), mut rest: impl FnMut(usize, &mut [T])) {
-    let mut lines = out.chunks_exact_mut(16);
-    let mut i = 0;
+    let head = (out.as_ptr().align_offset(64) / std::mem::size_of::<T>()).min(out.len());
+    let (first, body) = out.split_at_mut(head);
+    if head > 0 {
+        rest(0, first);
+    }
+    let mut lines = body.chunks_exact_mut(16);
+    let mut i = head;
     for o in &mut lines {
         whole(i, o.try_into().unwrap());
         i += 16;
@@ -370,5 +382,55 @@ mod tests {
         let mut o = [0.0; 4];
         clamp(&ctx, 0.0, 1.0, Src::Slice(&c), &mut o).unwrap();
         assert!(o[0].is_nan() && o[1].to_bits() == (-0.0f64).to_bits() && o[2] == 1.0 && o[3] == 0.0);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod alignment_tests {
+    use super::*;
+
+    fn input<T: Element>(n: usize, seed: u64) -> Vec<T> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                T::from_f64((s >> 11) as f64 / (1u64 << 53) as f64 * 200.0 - 100.0)
+            })
+            .collect()
+    }
+
+    /// Every start offset within a cache line and every length around the line and vector
+    /// boundaries: the aligned head, the lines and the tail together write each element once,
+    /// with the scalar formula's value.
+    fn every_offset_and_length<T: Element + PartialEq + std::fmt::Debug>() {
+        let ctx = JobCtx::inline();
+        let (xs, ys) = (input::<T>(200, 1), input::<T>(200, 2));
+        for off in 0..16 {
+            for n in [0, 1, 2, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 100, 130] {
+                let (x, y) = (&xs[off..off + n], &ys[off..off + n]);
+                let mut buf = vec![T::from_f64(0.0); 200];
+                let out = &mut buf[off..off + n];
+                binary(&ctx, Binary::Add, Src::Slice(x), Src::Slice(y), out).unwrap();
+                let want: Vec<T> = x.iter().zip(y).map(|(a, b)| T::from_f64(a.to_f64() + b.to_f64())).collect();
+                assert_eq!(out, &want[..], "add, offset {off}, length {n}");
+                axpy(&ctx, 1.5, Src::Slice(x), Src::Out, out).unwrap();
+                let want: Vec<T> = x.iter().zip(&want).map(|(a, o)| T::from_f64(1.5 * a.to_f64() + o.to_f64())).collect();
+                assert_eq!(out, &want[..], "axpy in place, offset {off}, length {n}");
+                scale(&ctx, -2.0, Src::Out, out).unwrap();
+                let want: Vec<T> = want.iter().map(|o| T::from_f64(-2.0 * o.to_f64())).collect();
+                assert_eq!(out, &want[..], "scale in place, offset {off}, length {n}");
+                assert!(buf[..off].iter().chain(&buf[off + n..]).all(|v| v.to_f64() == 0.0), "wrote outside out");
+            }
+        }
+    }
+
+    #[test]
+    fn every_offset_and_length_f64() {
+        every_offset_and_length::<f64>();
+    }
+
+    #[test]
+    fn every_offset_and_length_f32() {
+        every_offset_and_length::<f32>();
     }
 }
