@@ -408,7 +408,7 @@ mod alignment_tests {
         for off in 0..16 {
             for n in [0, 1, 2, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 100, 130] {
                 let (x, y) = (&xs[off..off + n], &ys[off..off + n]);
-                let mut buf = vec![T::from_f64(0.0); 200];
+                let mut buf = [T::from_f64(0.0); 200];
                 let out = &mut buf[off..off + n];
                 binary(&ctx, Binary::Add, Src::Slice(x), Src::Slice(y), out).unwrap();
                 let want: Vec<T> = x.iter().zip(y).map(|(a, b)| T::from_f64(a.to_f64() + b.to_f64())).collect();
