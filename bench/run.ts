@@ -12,9 +12,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { stats } from '../lib/index.js';
 import { type BenchRow, advantage, log } from './util.js';
