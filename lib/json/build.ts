@@ -7,6 +7,22 @@ function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** The least a slice builds for, so a document always makes progress. */
+const MIN_SLICE_MS = 0.25;
+
+/**
+ * The deadline of a slice that starts at `now` when the previous one ended at `lastEnd`. A yield
+ * normally comes back within a fraction of a millisecond; a longer gap means the loop was busy
+ * (most often a V8 scavenge task of 5-15 ms, which Node runs just before the immediates), and a
+ * full slice straight after it would add up to one long stall. The slice gets what is left of
+ * the budget after the gap, at least MIN_SLICE_MS, so the loop is blocked for about
+ * max(gap, budget) instead of gap + budget; the timers that waited run after this short slice.
+ */
+function sliceDeadline(now: number, lastEnd: number, budget: number): number {
+  const gap = now - lastEnd;
+  return now + Math.max(MIN_SLICE_MS, Math.min(budget, budget - gap));
+}
+
 /**
  * Builds the top-level values of `tape` in order and yields them in arrays of at most `max`
  * values, at most `sliceBudgetMs` of main-thread time per slice, yielding to the event loop
@@ -25,16 +41,18 @@ export async function* buildInArrays(
   let deadline = performance.now() + budget;
   for (;;) {
     while (!builder.run(deadline)) {
+      const end = performance.now();
       await yieldToLoop();
       if (signal?.aborted) throw abortError(signal);
-      deadline = performance.now() + budget;
+      deadline = sliceDeadline(performance.now(), end, budget);
     }
     out.push(builder.value);
     const more = builder.hasNext();
     if (out.length >= max || !more) {
+      const end = performance.now();
       yield out;
       out = [];
-      deadline = performance.now() + budget;
+      deadline = sliceDeadline(performance.now(), end, budget);
     }
     if (!more) return;
     builder.next();
