@@ -125,6 +125,35 @@ describe('JSON.parse semantics', () => {
   }
 });
 
+describe('arrays built from reused buffers', () => {
+  // Arrays are filled in per-depth buffers (a separate number-only one while every element so far
+  // is a number) and copied out with slice; huge ones are built in place. Every path must give
+  // JSON.parse's value, with no element of one array leaking into another.
+  const big = Array.from({ length: 70_000 }, (_, i) => (i % 3 === 0 ? i * 0.5 : i % 3 === 1 ? `s${i}` : [i, { k: i }]));
+  const cases: [string, unknown][] = [
+    ['numbers, then a string', [1, 2.5, -0, 'x', 3]],
+    ['numbers, then an object and an array', [[1, 2], [3.5, { a: [4, 5] }, [6]], [7, 'y', null, true]]],
+    ['a number array after a longer one at the same depth', [[1, 2, 3, 4, 5], [6], ['a', 'b', 'c'], [7.25]]],
+    ['nested number arrays (canada-like)', { c: [[[1.5, 2.5], [3.5, 4.5]], [[5, 6]]] }],
+    ['an array longer than the buffered limit', { big, after: [1, 2] }],
+    ['numbers of every kind', [0, -0, 1e400, -1e400, 5e-324, 2 ** 53 + 2, 0.1]],
+  ];
+  for (const [name, value] of cases) {
+    it(`matches JSON.parse: ${name}`, async () => {
+      const bytes = Buffer.from(JSON.stringify(value));
+      const want = JSON.parse(bytes.toString());
+      const got = await json.parse(bytes);
+      expect(isDeepStrictEqual(got, want)).toBe(true);
+      expect(isDeepStrictEqual(json.parseSync(bytes), want)).toBe(true);
+    });
+  }
+  it('keeps -0 in a number-only array', async () => {
+    const got = (await json.parse('[1.5, -0, 2]')) as number[];
+    expect(got).toHaveLength(3);
+    expect(Object.is(got[1], -0)).toBe(true);
+  });
+});
+
 describe('errors', () => {
   it('gives ERR_JSON_SYNTAX with offset, line, column and an excerpt', async () => {
     const err = (await json.parse('{\n  "a": [1, 2,,]\n}').catch((e: unknown) => e)) as OffloopError;
