@@ -221,7 +221,20 @@ fn for_lines<T: Element>(out: &mut [T], mut whole: impl FnMut(usize, &mut [T; 16
     if head > 0 {
         rest(0, first);
     }
+    let backward = super::sweep_backward();
     let mut lines = body.chunks_exact_mut(16);
+    if backward {
+        let n = lines.len();
+        let tail = head + n * 16;
+        rest(tail, lines.into_remainder());
+        let mut lines = body[..n * 16].chunks_exact_mut(16);
+        let mut i = tail;
+        while let Some(o) = lines.next_back() {
+            i -= 16;
+            whole(i, o.try_into().unwrap());
+        }
+        return;
+    }
     let mut i = head;
     for o in &mut lines {
         whole(i, o.try_into().unwrap());
@@ -420,6 +433,23 @@ mod alignment_tests {
                 let want: Vec<T> = want.iter().map(|o| T::from_f64(-2.0 * o.to_f64())).collect();
                 assert_eq!(out, &want[..], "scale in place, offset {off}, length {n}");
                 assert!(buf[..off].iter().chain(&buf[off + n..]).all(|v| v.to_f64() == 0.0), "wrote outside out");
+            }
+        }
+    }
+
+    /// Calls alternate their sweep direction (`sweep_backward`): two calls in a row take both
+    /// directions, and each must write every element once with the scalar formula's value.
+    #[test]
+    fn both_sweep_directions_give_the_same_elements() {
+        let ctx = JobCtx::inline();
+        for n in [5, 16, 33, 4096, 4099, 10_000] {
+            let (xs, ys) = (input::<f64>(n + 3, 3), input::<f64>(n + 3, 4));
+            let (x, y) = (&xs[3..], &ys[1..n + 1]);
+            let want: Vec<f64> = x.iter().zip(y).map(|(a, b)| a * b).collect();
+            for call in 0..2 {
+                let mut out = vec![f64::NAN; n];
+                binary(&ctx, Binary::Mul, Src::Slice(x), Src::Slice(y), &mut out).unwrap();
+                assert_eq!(out, want, "mul, length {n}, call {call}");
             }
         }
     }

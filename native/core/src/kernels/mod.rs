@@ -33,3 +33,24 @@ pub const BLOCK: usize = 2048;
 /// Blocks per parallel task: 64 Ki elements, about 50 µs of memory traffic for f64, which is also
 /// how often a running reduction looks at its cancel flag.
 pub const BLOCKS_PER_TASK: usize = 32;
+
+thread_local! {
+    static SWEEP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this call should sweep its data from the end: the answer alternates on each thread.
+/// A kernel called again and again on the same arrays whose working set is a little larger than
+/// L1 (an element-wise `add` of 4 096 doubles touches 96 KiB; Zen 5's L1d holds 48) misses on
+/// every line when it always sweeps forward, since the least recently used lines are exactly the
+/// ones it needs next. Sweeping back and forth starts each call on the lines the last one left in
+/// L1. Only the order of independent work changes, never the arithmetic, so no bit of any result
+/// depends on it. Measured (Rust harness, 4 096 doubles in L2, best of 200): add 0.64-0.75 ->
+/// 0.42-0.44 µs, axpy 0.56-0.68 -> 0.39-0.43, scale 0.32-0.43 -> 0.19-0.22.
+#[inline]
+pub(crate) fn sweep_backward() -> bool {
+    SWEEP.with(|s| {
+        let b = s.get();
+        s.set(!b);
+        b
+    })
+}
