@@ -12,7 +12,7 @@
 
 use crate::args::{typed_view, ElementKind};
 use crate::errors::invalid_arg;
-use crate::kernels::{dot_sync, elementwise_sync, reduce_sync, sum_sync};
+use crate::kernels::{dot_sync, elementwise_sync, reduce_number_sync, reduce_sync, sum_sync, SCALAR_REDUCE};
 use crate::output::{number, JsOutput};
 use napi::bindgen_prelude::{Env, Object};
 use napi::{sys, JsValue, Unknown};
@@ -60,11 +60,14 @@ fn dot_body(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
     number(env.raw(), dot_sync(env, &a.value(0), &a.value(1))?)
 }
 
-/// The reductions with a function each, by position (`reduce_body::<I>` runs `REDUCE[I]`).
-const REDUCE: [&str; 8] = ["mean", "variance", "std", "norm2", "argmin", "argmax", "minmax", "exactSum"];
-
+/// The scalar reductions with a function each, by position (`reduce_body::<I>` runs
+/// `SCALAR_REDUCE[I]`).
 fn reduce_body<const OP: usize>(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
-    to_js(env, reduce_sync(env, REDUCE[OP], &a.value(0), a.number(1, "ddof")?)?)
+    number(env.raw(), reduce_number_sync(env, SCALAR_REDUCE[OP], &a.value(0), a.number(1, "ddof")?)?)
+}
+
+fn minmax_body(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
+    to_js(env, reduce_sync(env, "minmax", &a.value(0), a.number(1, "ddof")?)?)
 }
 
 /// `minmax` written into `pair` (a Float64Array of 2, reused by the caller) instead of a new JS
@@ -146,9 +149,9 @@ pub fn register_fast_kernels(exports: Object, env: Env) -> napi::Result<()> {
         ("syncNorm2", reduce_body::<3>),
         ("syncArgmin", reduce_body::<4>),
         ("syncArgmax", reduce_body::<5>),
-        ("syncMinmax", reduce_body::<6>),
+        ("syncMinmax", minmax_body),
         ("syncMinmaxInto", minmax_into_body),
-        ("syncExactSum", reduce_body::<7>),
+        ("syncExactSum", reduce_body::<6>),
         ("syncAdd", elementwise_body::<0>),
         ("syncSub", elementwise_body::<1>),
         ("syncMul", elementwise_body::<2>),
