@@ -12,7 +12,7 @@
 
 use crate::args::{typed_view, ElementKind};
 use crate::errors::invalid_arg;
-use crate::kernels::{dot_sync, elementwise_sync, reduce_number_sync, reduce_sync, sum_sync, SCALAR_REDUCE};
+use crate::kernels::{dot_sync, elementwise_sync, Ewised, reduce_number_sync, reduce_sync, sum_sync, SCALAR_REDUCE};
 use crate::output::{number, JsOutput};
 use napi::bindgen_prelude::{Env, Object};
 use napi::{sys, JsValue, Unknown};
@@ -89,10 +89,7 @@ fn minmax_into_body(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
         out.write_unaligned(min);
         out.add(1).write_unaligned(max);
     }
-    let mut undefined = ptr::null_mut();
-    // SAFETY: env is this callback's live environment.
-    unsafe { sys::napi_get_undefined(env.raw(), &mut undefined) };
-    Ok(undefined)
+    undefined(env)
 }
 
 /// The element-wise operations with a function each: `(x, y, a, b, out)` for all of them.
@@ -100,7 +97,17 @@ const ELEMENTWISE: [&str; 8] = ["add", "sub", "mul", "div", "axpy", "scale", "cl
 
 fn elementwise_body<const OP: usize>(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
     let (x, y, out) = (a.value(0), a.value(1), a.value(4));
-    to_js(env, elementwise_sync(env, ELEMENTWISE[OP], &x, &y, a.number(2, "a")?, a.number(3, "b")?, &out)?)
+    match elementwise_sync(env, ELEMENTWISE[OP], &x, &y, a.number(2, "a")?, a.number(3, "b")?, &out)? {
+        Ewised::IntoOut => undefined(env),
+        made => to_js(env, made.into()),
+    }
+}
+
+fn undefined(env: &Env) -> napi::Result<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    // SAFETY: env is this callback's live environment.
+    unsafe { sys::napi_get_undefined(env.raw(), &mut v) };
+    Ok(v)
 }
 
 fn throw(env: sys::napi_env, message: &str) {

@@ -443,29 +443,47 @@ macro_rules! ewise_typed {
     }};
 }
 
-fn ewise_job(ctx: &JobCtx, mut c: EwiseCall) -> CoreResult<JsOutput> {
+/// What an element-wise job made: nothing (it wrote the caller's `out`) or a new array. Small,
+/// unlike `JsOutput`, which the Sync path would otherwise move through every layer.
+pub(crate) enum Ewised {
+    IntoOut,
+    F64(Vec<f64>),
+    F32(Vec<f32>),
+}
+
+impl From<Ewised> for JsOutput {
+    fn from(e: Ewised) -> JsOutput {
+        match e {
+            Ewised::IntoOut => JsOutput::Undefined,
+            Ewised::F64(v) => JsOutput::F64Array(v),
+            Ewised::F32(v) => JsOutput::F32Array(v),
+        }
+    }
+}
+
+fn ewise_job(ctx: &JobCtx, mut c: EwiseCall) -> CoreResult<Ewised> {
     let n = c.x.len();
     let out = c.out.take();
     match (&c.x, out) {
         (AnyArray::F64(x), Some(AnyOut::F64(mut o))) => {
             let sp = o.span();
             ewise_typed!(ctx, c, x, F64, o.as_mut_slice(), sp)?;
-            Ok(JsOutput::Undefined)
+            Ok(Ewised::IntoOut)
         }
         (AnyArray::F32(x), Some(AnyOut::F32(mut o))) => {
             let sp = o.span();
             ewise_typed!(ctx, c, x, F32, o.as_mut_slice(), sp)?;
-            Ok(JsOutput::Undefined)
+            Ok(Ewised::IntoOut)
         }
         (AnyArray::F64(x), None) => {
             let mut v = vec![0.0f64; n];
             ewise_typed!(ctx, c, x, F64, &mut v, (0, 0))?;
-            Ok(JsOutput::F64Array(v))
+            Ok(Ewised::F64(v))
         }
         (AnyArray::F32(x), None) => {
             let mut v = vec![0.0f32; n];
             ewise_typed!(ctx, c, x, F32, &mut v, (0, 0))?;
-            Ok(JsOutput::F32Array(v))
+            Ok(Ewised::F32(v))
         }
         _ => Err(offloop_core::error::CoreError::invalid_arg("element types checked by ewise_args")),
     }
@@ -478,13 +496,13 @@ fn ewise_job(ctx: &JobCtx, mut c: EwiseCall) -> CoreResult<JsOutput> {
 #[allow(clippy::too_many_arguments)]
 pub fn elementwise_submit(env: Env, id: u32, op: String, x: Unknown, y: Unknown, a: f64, b: f64, out: Unknown, cancellable: bool) -> napi::Result<()> {
     let call = ewise_args(&env, &op, &x, &y, a, b, &out)?;
-    submit(&env, id, cancellable, move |ctx| ewise_job(ctx, call))
+    submit(&env, id, cancellable, move |ctx| ewise_job(ctx, call).map(JsOutput::from))
 }
 
 /// Raw callback body (see `fast.rs`).
-pub(crate) fn elementwise_sync(env: &Env, op: &str, x: &Unknown, y: &Unknown, a: f64, b: f64, out: &Unknown) -> napi::Result<JsOutput> {
+pub(crate) fn elementwise_sync(env: &Env, op: &str, x: &Unknown, y: &Unknown, a: f64, b: f64, out: &Unknown) -> napi::Result<Ewised> {
     let call = ewise_args(env, op, x, y, a, b, out)?;
-    inline(|ctx| ewise_job(ctx, call))
+    run_catching(|| ewise_job(&JobCtx::inline(), call)).map_err(to_napi)
 }
 
 enum SortCall {
