@@ -51,13 +51,6 @@ fn inline(job: impl FnOnce(&JobCtx) -> CoreResult<JsOutput>) -> napi::Result<JsO
     run_catching(|| job(&JobCtx::inline())).map_err(to_napi)
 }
 
-fn number(out: JsOutput) -> f64 {
-    match out {
-        JsOutput::Number(v) => v,
-        _ => unreachable!("a scalar kernel returns a number"),
-    }
-}
-
 fn pair(out: JsOutput) -> Vec<f64> {
     match out {
         JsOutput::Pair(a, b) => vec![a, b],
@@ -74,7 +67,13 @@ pub fn sum_submit(env: Env, id: u32, x: Unknown, cancellable: bool) -> napi::Res
 /// Raw callback body (see `fast.rs`).
 pub(crate) fn sum_sync(env: &Env, x: &Unknown) -> napi::Result<f64> {
     let x = float_array(env, x, "x")?;
-    inline(|ctx| sum_job(&x, ctx)).map(number)
+    let ctx = JobCtx::inline();
+    // The f64 itself, not a `JsOutput` (see `reduce_number_sync`).
+    run_catching(|| match &x {
+        FloatArray::F64(b) => kernels::sum(&ctx, b.as_slice()),
+        FloatArray::F32(b) => kernels::sum(&ctx, b.as_slice()),
+    })
+    .map_err(to_napi)
 }
 
 #[napi]
@@ -86,7 +85,13 @@ pub fn dot_submit(env: Env, id: u32, x: Unknown, y: Unknown, cancellable: bool) 
 /// Raw callback body (see `fast.rs`).
 pub(crate) fn dot_sync(env: &Env, x: &Unknown, y: &Unknown) -> napi::Result<f64> {
     let (x, y) = dot_args(env, x, y)?;
-    inline(|ctx| dot_job(&x, &y, ctx)).map(number)
+    let ctx = JobCtx::inline();
+    run_catching(|| match (&x, &y) {
+        (FloatArray::F64(a), FloatArray::F64(b)) => kernels::dot(&ctx, a.as_slice(), b.as_slice()),
+        (FloatArray::F32(a), FloatArray::F32(b)) => kernels::dot(&ctx, a.as_slice(), b.as_slice()),
+        _ => unreachable!("element types checked by dot_args"),
+    })
+    .map_err(to_napi)
 }
 
 #[napi]
