@@ -323,8 +323,10 @@ describe('determinism across processes, pool sizes and SIMD levels', () => {
       import { kernels } from './lib/index.ts';
       const n = 1_000_003;
       const x = new Float64Array(n);
-      let s = 12345;
-      for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) % 2147483648; x[i] = (s / 2147483648 - 0.5) * 10 ** ((i % 17) - 8); }
+      // mulberry32, two draws (53 bits) an element: every value distinct, magnitudes 1e-8..1e8.
+      let a = 12345;
+      const next = () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return (t ^ (t >>> 14)) >>> 0; };
+      for (let i = 0; i < n; i++) x[i] = (((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992 - 0.5) * 10 ** ((i % 17) - 8);
       const y = x.map((v, i) => v * ((i % 3) - 1));
       const o = { mode: 'pool' };
       const r = [
