@@ -184,12 +184,26 @@ async function service(): Promise<BenchRow[]> {
   const body = generateDocument(5 * 1024 * 1024, 5);
   const rival = await runService('JSON.parse', body);
   const ours = await runService('offloop', body);
-  const note = `open-loop load of 1 000 cheap requests/s for 8 s, latency counted from each request's scheduled send time; a 5 MiB ingest posted every 100 ms after the previous one finished (${rival.ingests} ingests with JSON.parse, ${ours.ingests} with offloop${rival.failed + ours.failed > 0 ? `; failed cheap requests, not timed: ${rival.failed} with JSON.parse, ${ours.failed} with offloop` : ''})`;
+  const selected = await runService('offloop-select', body);
+  const floor = await runService('body-only', body);
+  const failed = rival.failed + ours.failed + selected.failed + floor.failed;
+  const note = `open-loop load of 1 000 cheap requests/s for 8 s, latency counted from each request's scheduled send time; a 5 MiB ingest posted every 100 ms after the previous one finished (${rival.ingests} ingests with JSON.parse, ${ours.ingests} with offloop${failed > 0 ? `; failed cheap requests, not timed: ${failed}` : ''}). The harness alone, with a handler that only reads the body: p50 ${floor.p50.toFixed(2)}, p99 ${floor.p99.toFixed(1)}, max ${floor.max.toFixed(1)} ms`;
   const group = 'Service scenario: cheap-endpoint latency while 5 MB bodies are ingested (ms)';
+  const vs = 'JSON.parse in the ingest handler';
   return [
-    { group, name: 'cheap endpoint p50', offloop: ours.p50, rival: rival.p50, rivalName: 'JSON.parse in the ingest handler', unit: 'ms', better: 'lower', note },
-    { group, name: 'cheap endpoint p99', offloop: ours.p99, rival: rival.p99, rivalName: 'JSON.parse in the ingest handler', unit: 'ms', better: 'lower', goal: '<= 1/5 of JSON.parse', goalMet: ours.p99 <= rival.p99 / 5 },
-    { group, name: 'cheap endpoint max', offloop: ours.max, rival: rival.max, rivalName: 'JSON.parse in the ingest handler', unit: 'ms', better: 'lower' },
+    { group, name: 'cheap endpoint p50', offloop: ours.p50, rival: rival.p50, rivalName: vs, unit: 'ms', better: 'lower', note },
+    { group, name: 'cheap endpoint p99', offloop: ours.p99, rival: rival.p99, rivalName: vs, unit: 'ms', better: 'lower', goal: '<= 1/5 of JSON.parse', goalMet: ours.p99 <= rival.p99 / 5 },
+    { group, name: 'cheap endpoint max', offloop: ours.max, rival: rival.max, rivalName: vs, unit: 'ms', better: 'lower' },
+    {
+      group,
+      name: 'cheap endpoint p99, handler using json.select of the ids only',
+      offloop: selected.p99,
+      rival: rival.p99,
+      rivalName: vs,
+      unit: 'ms',
+      better: 'lower',
+      note: `${selected.ingests} ingests; the whole body is still parsed and validated natively, only the ids become JS values`,
+    },
   ];
 }
 

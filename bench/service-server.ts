@@ -1,6 +1,7 @@
 /**
  * The server half of the service scenario, run in its own process so the load generator does not
- * share its event loop. argv[2] picks the ingest parser: "JSON.parse" or "offloop".
+ * share its event loop. argv[2] picks the ingest handler: "JSON.parse", "offloop" (json.parse),
+ * "offloop-select" (json.select of the ids) or "body-only" (no parse).
  * Prints the port it listens on, then serves until killed.
  */
 import http from 'node:http';
@@ -8,10 +9,16 @@ import type { AddressInfo } from 'node:net';
 import { json } from '../lib/index.js';
 
 const mode = process.argv[2];
-const parse =
-  mode === 'offloop'
-    ? (body: Buffer): Promise<unknown> => json.parse(body)
-    : (body: Buffer): unknown => JSON.parse(body.toString('utf8'));
+const parsers: Record<string, (body: Buffer) => unknown> = {
+  'JSON.parse': (body) => JSON.parse(body.toString('utf8')),
+  offloop: (body) => json.parse(body),
+  // What a handler that needs only some fields would do: nothing else becomes a JS object.
+  'offloop-select': async (body) => ({ items: (await json.select(body, { ids: '/items/*/id' })).ids }),
+  // The harness alone: the body is read and not parsed (the floor under every other mode).
+  'body-only': (body) => ({ items: { length: body.length } }),
+};
+const parse = parsers[mode ?? ''];
+if (parse === undefined) throw new Error(`unknown mode ${String(mode)}`);
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {

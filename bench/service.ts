@@ -24,7 +24,9 @@ export interface ServiceResult {
   failed: number;
 }
 
-async function startServer(mode: 'JSON.parse' | 'offloop'): Promise<{ port: number; stop: () => void }> {
+export type ServiceMode = 'JSON.parse' | 'offloop' | 'offloop-select' | 'body-only';
+
+async function startServer(mode: ServiceMode): Promise<{ port: number; stop: () => void }> {
   const script = fileURLToPath(new URL('./service-server.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', script, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
@@ -45,7 +47,7 @@ function get(agent: http.Agent, port: number): Promise<void> {
 }
 
 export async function runService(
-  mode: 'JSON.parse' | 'offloop',
+  mode: ServiceMode,
   body: Buffer,
   durationS = 8,
   ratePerS = 1000,
