@@ -4,7 +4,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { json, OffloopError } from '../lib/index.js';
+import { json, OffloopError, configure, DEFAULTS } from '../lib/index.js';
 import { corpus, corpusList, hasCorpus, reference } from './helpers/corpus.js';
 import { runChild } from './helpers/child.js';
 
@@ -147,6 +147,25 @@ describe('arrays built from reused buffers', () => {
       expect(isDeepStrictEqual(json.parseSync(bytes), want)).toBe(true);
     });
   }
+  it('matches at the in-place limit (65 536 and 65 537 elements), numbers only and mixed', async () => {
+    const n = (len: number): number[] => Array.from({ length: len }, (_, i) => i * 0.25);
+    const value = { a: n(65_536), b: n(65_537), c: [...n(65_536), 'tail'], d: [...n(65_537), { k: 1 }], e: [n(3), n(65_537)] };
+    const bytes = Buffer.from(JSON.stringify(value));
+    expect(isDeepStrictEqual(await json.parse(bytes), value)).toBe(true);
+    expect(isDeepStrictEqual(json.parseSync(bytes), value)).toBe(true);
+  });
+  it('matches when slices end inside number arrays that later change to the general buffer', async () => {
+    // Many yields (the smallest budget): a slice ends every 2 048 values, inside these arrays.
+    const rows = Array.from({ length: 3_000 }, (_, i) => [i, i + 0.5, [i, -0, { r: i }], i % 7 === 0 ? 'x' : i * 2, [1, 2, 'y', [3]]]);
+    const bytes = Buffer.from(JSON.stringify({ rows }));
+    configure({ sliceBudgetMs: 0.5 });
+    try {
+      const got = await json.parse(bytes);
+      expect(isDeepStrictEqual(got, JSON.parse(bytes.toString()))).toBe(true);
+    } finally {
+      configure({ sliceBudgetMs: DEFAULTS.sliceBudgetMs });
+    }
+  });
   it('keeps -0 in a number-only array', async () => {
     const got = (await json.parse('[1.5, -0, 2]')) as number[];
     expect(got).toHaveLength(3);

@@ -49,10 +49,10 @@ export async function* buildInArrays(
     out.push(builder.value);
     const more = builder.hasNext();
     if (out.length >= max || !more) {
-      const end = performance.now();
       yield out;
       out = [];
-      deadline = sliceDeadline(performance.now(), end, budget);
+      // The consumer's time is not a held loop (it may have awaited I/O): a full slice.
+      deadline = performance.now() + budget;
     }
     if (!more) return;
     builder.next();

@@ -575,6 +575,13 @@ fn arg_block_body<T: Element, const MAX: bool>(x: &[T], base: usize, bar: Option
         // the CPU has it.
         return unsafe { arg_block_avx512::<MAX>(std::slice::from_raw_parts(x.as_ptr().cast::<f64>(), x.len()), base, bar) };
     }
+    arg_block_lanes::<T, MAX>(x, base, bar)
+}
+
+/// The one-pass form of `arg_block_body` (every level but AVX-512 f64, and the reference the
+/// AVX-512 form is tested against).
+#[inline(always)]
+fn arg_block_lanes<T: Element, const MAX: bool>(x: &[T], base: usize, bar: Option<f64>) -> Best {
     let start = if MAX { f64::NEG_INFINITY } else { f64::INFINITY };
     let mut best = [start; LANES];
     let mut line = [0u32; LANES];
@@ -639,7 +646,9 @@ unsafe fn arg_block_avx512<const MAX: bool>(x: &[f64], base: usize, bar: Option<
     let n = x.len();
     let p = x.as_ptr();
     let start = if MAX { f64::NEG_INFINITY } else { f64::INFINITY };
-    let pick = |a: __m512d, v: __m512d| if MAX { _mm512_max_pd(a, v) } else { _mm512_min_pd(a, v) };
+    // `vminpd`/`vmaxpd` return their second operand when either is a NaN: with the accumulator
+    // second, a NaN never enters it (the witness below sees NaNs).
+    let pick = |acc: __m512d, v: __m512d| if MAX { _mm512_max_pd(v, acc) } else { _mm512_min_pd(v, acc) };
     // SAFETY (whole function): every vector load reads 8 doubles inside `x`; the scalar loops stay
     // below `n`; prefetches never fault.
     unsafe {
@@ -655,8 +664,6 @@ unsafe fn arg_block_avx512<const MAX: bool>(x: &[f64], base: usize, bar: Option<
             _mm_prefetch::<_MM_HINT_T1>(p.add(i).wrapping_add(PREFETCH + 32).cast::<i8>());
             for k in 0..8 {
                 let v = _mm512_loadu_pd(p.add(i + 8 * k));
-                // `vminpd a, v` gives `v` when either is a NaN: the accumulator goes first so a
-                // NaN never enters it; the witness sees them.
                 acc[k] = pick(acc[k], v);
                 witness[k] = _mm512_add_pd(witness[k], v);
             }
@@ -983,6 +990,39 @@ mod tests {
             prop_assert_eq!(argmax(&ctx, &x).unwrap(), want_max);
             let state = JobState::new();
             prop_assert_eq!(in_pool(2, || argmin(&JobCtx::for_pool(&state), &x).unwrap()), want_min);
+        }
+
+        /// The AVX-512 block form against the one-pass lane form, value and index, with NaNs,
+        /// infinities of both signs (the NaN witness's false alarm), both zeros, ties and every
+        /// kind of `bar`, at lengths around the 8-, 32- and 64-element steps.
+        #[test]
+        #[cfg(target_arch = "x86_64")]
+        fn avx512_arg_blocks_match_the_lane_form(
+            x in prop::collection::vec(prop_oneof![
+                20 => (-4i32..4).prop_map(f64::from),
+                2 => Just(-0.0),
+                2 => Just(f64::INFINITY),
+                2 => Just(f64::NEG_INFINITY),
+                1 => Just(f64::NAN),
+                2 => Just(1e308),
+                2 => Just(-1e308),
+            ], 0..300),
+            bar in prop_oneof![Just(None), (-5i32..5).prop_map(|v| Some(f64::from(v))), Just(Some(-0.0)), Just(Some(f64::INFINITY)), Just(Some(f64::NEG_INFINITY))],
+            base in 0usize..5000,
+        ) {
+            if crate::simd::level() != crate::simd::SimdLevel::Avx512 {
+                return Ok(());
+            }
+            let same = |a: Best, b: Best| match (a, b) {
+                (Best::Empty, Best::Empty) => true,
+                (Best::Nan(i), Best::Nan(j)) => i == j,
+                (Best::At(u, i), Best::At(v, j)) => i == j && u == v,
+                _ => false,
+            };
+            // SAFETY: the CPU has AVX-512 (checked above).
+            let (lo, hi) = unsafe { (arg_block_avx512::<false>(&x, base, bar), arg_block_avx512::<true>(&x, base, bar)) };
+            prop_assert!(same(lo, arg_block_lanes::<f64, false>(&x, base, bar)), "argmin of {:?} bar {:?}", x, bar);
+            prop_assert!(same(hi, arg_block_lanes::<f64, true>(&x, base, bar)), "argmax of {:?} bar {:?}", x, bar);
         }
 
         /// Without NaNs (the test above nearly always has one in a long input), with ties, both
