@@ -114,6 +114,16 @@ const BIG = 3;
 /** Arrays longer than this are built in place (one copy of a huge array at its end is a stall). */
 const MAX_BUFFERED = 1 << 16;
 
+/** `lists[level]`, made empty on first use. */
+function bufferAt(lists: unknown[][], level: number): unknown[] {
+  let b = lists[level];
+  if (b === undefined) {
+    b = [];
+    lists[level] = b;
+  }
+  return b;
+}
+
 export class TapeBuilder {
   private readonly t: Tape;
   private readonly table: (string | undefined)[];
@@ -145,7 +155,7 @@ export class TapeBuilder {
   private depth = 0;
   /** Reused member-value buffers, one per nesting depth, and number-only ones for arrays. */
   private readonly buffers: unknown[][] = [];
-  private readonly numberBuffers: number[][] = [];
+  private readonly numberBuffers: unknown[][] = [];
   private root: unknown = undefined;
   private done = false;
 
@@ -240,22 +250,12 @@ export class TapeBuilder {
 
   /** The reused buffer of nesting level `level`. */
   private buffer(level: number): unknown[] {
-    let b = this.buffers[level];
-    if (b === undefined) {
-      b = [];
-      this.buffers[level] = b;
-    }
-    return b;
+    return bufferAt(this.buffers, level);
   }
 
   /** The reused number-only buffer of nesting level `level` (never given anything else). */
   private numberBuffer(level: number): unknown[] {
-    let b = this.numberBuffers[level];
-    if (b === undefined) {
-      b = [];
-      this.numberBuffers[level] = b;
-    }
-    return b as unknown[];
+    return bufferAt(this.numberBuffers, level);
   }
 
   run(deadline: number): boolean {
