@@ -182,7 +182,7 @@ impl<'a> Stream<'a> {
         let (input, range, scan) = (self.input, self.done..end, &mut self.scan);
         scan.escape_blocks.resize(end.div_ceil(64), 0);
         match &mut self.classifier {
-            Classifier::Portable => index_blocks::<_, false>(ctx, input, range, scan, positions, portable::classify)?,
+            Classifier::Portable => index_blocks::<_, _, false>(ctx, input, range, scan, positions, portable::classify, push_bits)?,
             #[cfg(target_arch = "x86_64")]
             Classifier::Avx2(check) => x86::fill_avx2(ctx, input, range, scan, positions, check)?,
             #[cfg(target_arch = "x86_64")]
@@ -215,7 +215,13 @@ pub(crate) fn classify_portable(block: &[u8; 64]) -> BlockMasks {
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
-pub(crate) use x86::{classify_avx2_checked, classify_avx512_checked};
+pub(crate) use x86::{classify_avx2_checked, classify_avx512_checked, push_bits_avx512_checked};
+
+/// The portable position writer, for tests of the SIMD one.
+#[cfg(test)]
+pub(crate) fn push_bits_portable(positions: &mut Vec<u32>, bits: u64, base: u32) {
+    push_bits(positions, bits, base)
+}
 
 /// Carried from one block to the next.
 #[derive(Default)]
@@ -236,16 +242,18 @@ struct Carry {
 /// With `CLMUL` the in-string mask is one carry-less multiply; only entry points compiled with
 /// `pclmulqdq`, on a CPU that has it, may set it.
 #[inline(always)]
-pub(super) fn index_blocks<F, const CLMUL: bool>(
+pub(super) fn index_blocks<F, P, const CLMUL: bool>(
     ctx: &JobCtx,
     input: &[u8],
     range: Range<usize>,
     scan: &mut Scan,
     positions: &mut Vec<u32>,
     mut classify: F,
+    mut push: P,
 ) -> JResult<()>
 where
     F: FnMut(&[u8; 64]) -> BlockMasks,
+    P: FnMut(&mut Vec<u32>, u64, u32),
 {
     for b in range {
         if b % BLOCKS_PER_CHECKPOINT == BLOCKS_PER_CHECKPOINT - 1 {
@@ -262,7 +270,7 @@ where
                 &last
             }
         };
-        let (control, escapes) = step::<CLMUL>(&mut scan.carry, classify(block), base as u32, positions);
+        let (control, escapes) = step::<_, CLMUL>(&mut scan.carry, classify(block), base as u32, positions, &mut push);
         if (control | escapes) != 0 {
             note_string_content(input, base as u32, control, escapes, &mut scan.first_error, &mut scan.escape_blocks);
         }
@@ -351,7 +359,10 @@ fn escape_error(input: &[u8], at: usize) -> Option<StringError> {
 /// Turns one block's masks into positions; returns the masks of control characters and of
 /// escaping backslashes inside strings.
 #[inline(always)]
-fn step<const CLMUL: bool>(carry: &mut Carry, m: BlockMasks, base: u32, positions: &mut Vec<u32>) -> (u64, u64) {
+fn step<P, const CLMUL: bool>(carry: &mut Carry, m: BlockMasks, base: u32, positions: &mut Vec<u32>, push: &mut P) -> (u64, u64)
+where
+    P: FnMut(&mut Vec<u32>, u64, u32),
+{
     let (escaped, escaping) = escaped_bytes(carry, m.backslash);
     let quotes = m.quote & !escaped;
     // In-string bytes run from an opening quote (included) to its closing quote (excluded): the
@@ -362,7 +373,7 @@ fn step<const CLMUL: bool>(carry: &mut Carry, m: BlockMasks, base: u32, position
     let scalar_starts = scalar & !((scalar << 1) | carry.scalar);
     carry.scalar = scalar >> 63;
     let structural = (m.operator & !in_string) | quotes | scalar_starts;
-    push_bits(positions, structural, base);
+    push(positions, structural, base);
     (m.control & in_string, escaping & in_string)
 }
 
@@ -428,7 +439,7 @@ fn prefix_xor(mut x: u64) -> u64 {
 /// round without checking whether bits remain (the extra ones land in spare capacity and are not
 /// counted), which trades a few stores for far fewer mispredicted loop exits.
 #[inline(always)]
-fn push_bits(positions: &mut Vec<u32>, mut bits: u64, base: u32) {
+pub(super) fn push_bits(positions: &mut Vec<u32>, mut bits: u64, base: u32) {
     let count = bits.count_ones() as usize;
     positions.reserve(64);
     let len = positions.len();

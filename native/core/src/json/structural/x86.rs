@@ -28,7 +28,7 @@ pub(super) fn has_avx512() -> bool {
 /// `$name(ctx, input, range, scan, positions, check)`: blocks `range` with the classifier
 /// `$classify` compiled for `$features` (and the running UTF-8 check `$check`, if any).
 macro_rules! fill_with {
-    ($name:ident, $features:literal, $check:ty, $classify:ident, $has:ident) => {
+    ($name:ident, $features:literal, $check:ty, $classify:ident, $push:ident, $has:ident) => {
         pub(super) fn $name(
             ctx: &JobCtx,
             input: &[u8],
@@ -46,12 +46,21 @@ macro_rules! fill_with {
                 positions: &mut Vec<u32>,
                 check: &mut Option<$check>,
             ) -> JResult<()> {
-                index_blocks::<_, true>(ctx, input, range, scan, positions, |b| {
-                    if let Some(c) = check {
-                        c.block(b);
-                    }
-                    $classify(b)
-                })
+                index_blocks::<_, _, true>(
+                    ctx,
+                    input,
+                    range,
+                    scan,
+                    positions,
+                    |b| {
+                        if let Some(c) = check {
+                            c.block(b);
+                        }
+                        $classify(b)
+                    },
+                    // The closure has `run`'s features, which include what `$push` needs.
+                    |p, bits, base| $push(p, bits, base),
+                )
             }
             debug_assert!($has());
             // SAFETY: only reached after the feature check named here said the CPU has these
@@ -61,8 +70,55 @@ macro_rules! fill_with {
     };
 }
 
-fill_with!(fill_avx2, "avx2,pclmulqdq,popcnt,bmi1,bmi2", utf8_x86::Avx2, classify_avx2, has_avx2);
-fill_with!(fill_avx512, "avx512f,avx512bw,avx2,pclmulqdq,popcnt,bmi1,bmi2", utf8_x86::Avx512, classify_avx512, has_avx512);
+fill_with!(fill_avx2, "avx2,pclmulqdq,popcnt,bmi1,bmi2", utf8_x86::Avx2, classify_avx2, push_bits_scalar, has_avx2);
+fill_with!(fill_avx512, "avx512f,avx512bw,avx2,pclmulqdq,popcnt,bmi1,bmi2", utf8_x86::Avx512, classify_avx512, push_bits_avx512, has_avx512);
+
+/// The portable writer, for the AVX2 entry point.
+#[inline(always)]
+fn push_bits_scalar(positions: &mut Vec<u32>, bits: u64, base: u32) {
+    super::push_bits(positions, bits, base)
+}
+
+/// Appends `base + i` for every set bit `i` of `bits`, in ascending order, as `push_bits` does,
+/// without a loop: each 16-bit quarter of the mask compresses the 16 positions it covers into the
+/// low lanes of a vector (`vpcompressd`), which is stored whole at the end of what is written so
+/// far; the lanes past the quarter's count land in spare capacity and are overwritten or left
+/// uncounted. The number of stores is fixed, so dense blocks no longer mispredict the exit of the
+/// four-at-a-time loop; blocks of at most four positions (whitespace, long strings) keep that
+/// loop's single round, which is cheaper than four compresses. Measured on Zen 4, validate, best
+/// of 200 (5 for the 64 MB document), three interleaved rounds, old / compress always / this:
+/// generated 64 MB 859-972 / 1 039-1 122 / 844-1 090 MB/s, mesh 1 295-1 308 / 1 342-1 368 /
+/// 1 289-1 331, citm_catalog 2 855-3 413 / 2 559-3 161 / 3 287-3 327 (the host is noisy; the
+/// always-compress form lost about 5 % on citm's sparse, indented blocks in every round).
+#[target_feature(enable = "avx512f,popcnt")]
+#[inline]
+fn push_bits_avx512(positions: &mut Vec<u32>, bits: u64, base: u32) {
+    let count = bits.count_ones() as usize;
+    if count <= 4 {
+        return super::push_bits(positions, bits, base);
+    }
+    positions.reserve(64);
+    let len = positions.len();
+    let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let mut at = _mm512_add_epi32(lanes, _mm512_set1_epi32(base as i32));
+    let sixteen = _mm512_set1_epi32(16);
+    let spare = positions.spare_capacity_mut();
+    let mut written = 0usize;
+    for quarter in 0..4 {
+        let mask = (bits >> (16 * quarter)) as u16;
+        let packed = _mm512_maskz_compress_epi32(mask, at);
+        // SAFETY: `written` is at most 48 here (three quarters of 16), so the 16 lanes stored
+        // end at most 64 entries past `len`, inside the capacity `reserve(64)` made; unaligned
+        // stores need no alignment.
+        unsafe { _mm512_storeu_si512(spare.as_mut_ptr().add(written).cast(), packed) };
+        written += mask.count_ones() as usize;
+        at = _mm512_add_epi32(at, sixteen);
+    }
+    debug_assert_eq!(written, count);
+    // SAFETY: the stores above initialized `spare[..count]` (each quarter's set bits, in order),
+    // `spare` starts at `len`, and `reserve(64)` made room for them.
+    unsafe { positions.set_len(len + count) };
+}
 
 pub(super) fn utf8_avx2() -> utf8_x86::Avx2 {
     debug_assert!(has_avx2());
@@ -159,6 +215,13 @@ fn classify_avx512(block: &[u8; 64]) -> BlockMasks {
         operator: eq(folded, b'{') | eq(folded, b'}') | eq(v, b':') | eq(v, b','),
         control: _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(0x1F)),
     }
+}
+
+/// What `push_bits_avx512` appends to `positions`, or `None` on a CPU without AVX-512F.
+#[cfg(test)]
+pub(crate) fn push_bits_avx512_checked(positions: &mut Vec<u32>, bits: u64, base: u32) -> Option<()> {
+    // SAFETY: guarded by the runtime feature check.
+    has_avx512().then(|| unsafe { push_bits_avx512(positions, bits, base) })
 }
 
 /// The AVX2 classification of a block, or `None` on a CPU without AVX2.

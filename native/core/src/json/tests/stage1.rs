@@ -41,6 +41,30 @@ proptest! {
     }
 }
 
+/// Masks with every density: sparse, dense, all ones, and single high bits.
+fn mask() -> impl Strategy<Value = u64> {
+    prop_oneof![any::<u64>(), any::<u64>().prop_map(|a| a & (a >> 7)), any::<u64>().prop_map(|a| a | (a << 3)), Just(u64::MAX), Just(0), (0..64u32).prop_map(|i| 1u64 << i)]
+}
+
+#[cfg(target_arch = "x86_64")]
+proptest! {
+    /// The AVX-512 position writer appends exactly what the portable one does, after whatever
+    /// the vector already held (its spare-capacity stores must not show).
+    #[test]
+    fn json_stage1_position_writers_agree(masks in prop::collection::vec(mask(), 1..40), base in prop::sample::select(vec![0u32, 64, 1 << 20, u32::MAX - 4095])) {
+        let mut portable = vec![7u32; 3];
+        let mut vector = portable.clone();
+        for (i, &bits) in masks.iter().enumerate() {
+            let at = base.wrapping_add(64 * i as u32);
+            crate::json::structural::push_bits_portable(&mut portable, bits, at);
+            if crate::json::structural::push_bits_avx512_checked(&mut vector, bits, at).is_none() {
+                return Ok(());
+            }
+        }
+        prop_assert_eq!(vector, portable);
+    }
+}
+
 proptest! {
     #[test]
     fn json_stage1_paths_agree_on_random_input(input in prop::collection::vec(interesting_byte(), 0..400)) {
