@@ -85,11 +85,10 @@ fn push_bits_scalar(positions: &mut Vec<u32>, bits: u64, base: u32) {
 /// far; the lanes past the quarter's count land in spare capacity and are overwritten or left
 /// uncounted. The number of stores is fixed, so dense blocks no longer mispredict the exit of the
 /// four-at-a-time loop; blocks of at most four positions (whitespace, long strings) keep that
-/// loop's single round, which is cheaper than four compresses. Measured on Zen 4, validate, best
-/// of 200 (5 for the 64 MB document), three interleaved rounds, old / compress always / this:
-/// generated 64 MB 859-972 / 1 039-1 122 / 844-1 090 MB/s, mesh 1 295-1 308 / 1 342-1 368 /
-/// 1 289-1 331, citm_catalog 2 855-3 413 / 2 559-3 161 / 3 287-3 327 (the host is noisy; the
-/// always-compress form lost about 5 % on citm's sparse, indented blocks in every round).
+/// loop's single round, which is cheaper than four compresses. Validate on Zen 4, MB/s, best of
+/// three interleaved rounds of best-of-200 (of 5 for the 64 MB document), old / compress always /
+/// this: generated 64 MB 972 / 1 122 / 1 090, mesh 1 308 / 1 368 / 1 331, canada 1 602 / 1 652 /
+/// 1 683, citm_catalog 3 413 / 3 161 / 3 327, twitter 3 208 / 3 086 / 3 218.
 #[target_feature(enable = "avx512f,popcnt")]
 #[inline]
 fn push_bits_avx512(positions: &mut Vec<u32>, bits: u64, base: u32) {
