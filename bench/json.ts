@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { json, ndjson, stats } from '../lib/index.js';
 import { corpusFile, generateDocument, generateNdjson } from './data.js';
 import { runService } from './service.js';
-import { type BenchRow, log, median, timeMs, timeMsFor } from './util.js';
+import { type BenchRow, log, median, timeStatsFor } from './util.js';
 
 const MB = 1e6;
 const threads = stats().threads;
@@ -43,10 +43,8 @@ async function medianOf(runs: number, fn: () => Promise<{ active: number; wall: 
 async function throughput(docs: [string, Buffer][]): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   for (const [name, bytes] of docs) {
-    const jsonParseMs = await timeMsFor(() => JSON.parse(bytes.toString('utf8')));
-    const rival = mbps(bytes.length, jsonParseMs);
-    const v1 = mbps(bytes.length, await timeMsFor(() => json.validate(bytes, { mode: 'inline' })));
-    const vN = mbps(bytes.length, await timeMsFor(() => json.validate(bytes, { mode: 'pool' })));
+    const rivalT = await timeStatsFor(() => JSON.parse(bytes.toString('utf8')));
+    const rival = mbps(bytes.length, rivalT.best);
     const selectors: Record<string, string> = name.startsWith('twitter')
       ? { ids: '/statuses/*/id', n: '/search_metadata/count' }
       : name.startsWith('citm')
@@ -54,15 +52,24 @@ async function throughput(docs: [string, Buffer][]): Promise<BenchRow[]> {
         : name.startsWith('canada')
           ? { type: '/type', first: '/features/0/properties' }
           : { first: '/items/0', count: '/items/1000/id' };
-    const s1 = mbps(bytes.length, await timeMsFor(() => json.select(bytes, selectors, { mode: 'inline' })));
-    const sN = mbps(bytes.length, await timeMsFor(() => json.select(bytes, selectors, { mode: 'pool' })));
-    const base = { group: 'JSON throughput (MB/s; rival: JSON.parse of the decoded text)', unit: 'MB/s', rival, rivalName: 'JSON.parse', better: 'higher' as const };
+    const base = { group: 'JSON throughput (MB/s of the best run; rival: JSON.parse of the decoded text)', unit: 'MB/s', rival, rivalName: 'JSON.parse', better: 'higher' as const };
     const perCore = name === 'twitter.json' || name === 'citm_catalog.json';
+    const row = async (label: string, fn: () => unknown, goal?: [string, number]): Promise<BenchRow> => {
+      const t = await timeStatsFor(fn);
+      const offloop = mbps(bytes.length, t.best);
+      return {
+        ...base,
+        name: `${label}: ${name}`,
+        offloop,
+        ...(goal ? { goal: goal[0], goalMet: offloop >= goal[1] } : {}),
+        note: `best of ${t.runs} runs (JSON.parse: of ${rivalT.runs}); medians: offloop ${mbps(bytes.length, t.median).toFixed(0)}, JSON.parse ${mbps(bytes.length, rivalT.median).toFixed(0)} MB/s`,
+      };
+    };
     rows.push(
-      { ...base, name: `validate, 1 thread: ${name}`, offloop: v1, ...(perCore ? { goal: '>= 1 500 MB/s per core', goalMet: v1 >= 1500 } : {}) },
-      { ...base, name: `validate, ${threads} threads: ${name}`, offloop: vN },
-      { ...base, name: `select, 1 thread: ${name}`, offloop: s1, goal: '>= 1 000 MB/s per core', goalMet: s1 >= 1000 },
-      { ...base, name: `select, ${threads} threads: ${name}`, offloop: sN },
+      await row('validate, 1 thread', () => json.validate(bytes, { mode: 'inline' }), perCore ? ['>= 1 500 MB/s per core', 1500] : undefined),
+      await row(`validate, ${threads} threads`, () => json.validate(bytes, { mode: 'pool' })),
+      await row('select, 1 thread', () => json.select(bytes, selectors, { mode: 'inline' }), ['>= 1 000 MB/s per core', 1000]),
+      await row(`select, ${threads} threads`, () => json.select(bytes, selectors, { mode: 'pool' })),
     );
   }
   return rows;
@@ -148,8 +155,8 @@ async function columnsThroughput(nd: Buffer, label: string): Promise<BenchRow[]>
     ok: { path: '/inStock', type: 'bool' as const },
     seller: { path: '/seller/id', type: 'i32' as const },
   };
-  const ours = await timeMs(() => ndjson.columns(nd, { fields }), 5);
-  const rival = await timeMs(() => {
+  const ours = await timeStatsFor(() => ndjson.columns(nd, { fields }), 0, 7, 7);
+  const rival = await timeStatsFor(() => {
     const text = nd.toString('utf8');
     const id: number[] = [];
     const price: number[] = [];
@@ -164,18 +171,20 @@ async function columnsThroughput(nd: Buffer, label: string): Promise<BenchRow[]>
       seller.push(r.seller?.id);
     }
     return id.length;
-  }, 3);
+  }, 0, 3, 3);
+  const offloop = mbps(nd.length, ours.best);
   return [
     {
-      group: 'NDJSON to typed columns (MB/s)',
+      group: 'NDJSON to typed columns (MB/s of the best run)',
       name: `4 columns from ${label}`,
-      offloop: mbps(nd.length, ours),
-      rival: mbps(nd.length, rival),
+      offloop,
+      rival: mbps(nd.length, rival.best),
       rivalName: 'JSON.parse per line into arrays',
       unit: 'MB/s',
       better: 'higher',
       goal: '>= 1 000 MB/s',
-      goalMet: mbps(nd.length, ours) >= 1000,
+      goalMet: offloop >= 1000,
+      note: `best of ${ours.runs} runs (rival: of ${rival.runs}); medians: offloop ${mbps(nd.length, ours.median).toFixed(0)}, rival ${mbps(nd.length, rival.median).toFixed(0)} MB/s`,
     },
   ];
 }
