@@ -6,7 +6,7 @@ import { native } from './native.js';
 import { offload, stats, errorFromTuple, type CallOptions, type NativeErrorTuple } from './runtime.js';
 import { OffloopError, invalidArg } from './errors.js';
 import { buildInArrays, buildValues } from './json/build.js';
-import { toBytes, withExcerpt, type JsonInput } from './json/input.js';
+import { excerptAt, toBytes, withExcerpt, type JsonInput } from './json/input.js';
 import { DEFAULT_MAX_DEPTH } from './json/index.js';
 import type { Tape } from './json/tape.js';
 
@@ -52,17 +52,26 @@ function submitBatch(bytes: Uint8Array, mode: OnError, depth: number, signal?: A
   );
 }
 
-/** The bad lines of a native batch, their line numbers shifted by `firstLine - 1`. */
-function batchErrors(batch: NativeBatch, bytes: Uint8Array, firstLine: number): LineError[] {
+/**
+ * A batch's error placed in the whole input: its line shifted by `firstLine - 1` (in the message
+ * too) and its offset by `firstOffset`, with an excerpt of the batch's `bytes` around it.
+ */
+function placeError(err: unknown, bytes: Uint8Array, firstLine: number, firstOffset: number): unknown {
+  if (!(err instanceof OffloopError) || err.offset === undefined) return err;
+  const line = (err.line ?? 1) + firstLine - 1;
+  return new OffloopError(err.code, err.message.replace(/\bline (\d+)/, `line ${line}`), {
+    offset: err.offset + firstOffset,
+    line,
+    column: err.column,
+    excerpt: err.excerpt ?? excerptAt(bytes, err.offset),
+  });
+}
+
+/** The bad lines of a native batch, placed in the whole input (see `placeError`). */
+function batchErrors(batch: NativeBatch, bytes: Uint8Array, firstLine: number, firstOffset: number): LineError[] {
   return batch.errors.map((t) => {
-    const err = errorFromTuple(t) as OffloopError;
-    const line = (err.line ?? 1) + firstLine - 1;
-    const shifted = new OffloopError(err.code, err.message.replace(/\bline (\d+)/, `line ${line}`), {
-      offset: err.offset,
-      line,
-      column: err.column,
-    });
-    return { line, error: withExcerpt(shifted, bytes) as OffloopError };
+    const error = placeError(errorFromTuple(t), bytes, firstLine, firstOffset) as OffloopError;
+    return { line: error.line ?? firstLine, error };
   });
 }
 
@@ -74,7 +83,7 @@ async function finishBatch(
   mode: OnError,
   signal?: AbortSignal,
 ): Promise<NdjsonRecords> {
-  const errors = batchErrors(batch, bytes, firstLine);
+  const errors = batchErrors(batch, bytes, firstLine, 0);
   if (mode === 'throw' && errors.length > 0) throw errors[0]!.error;
   const records = (await buildValues(batch.tape, signal)) as NdjsonRecords;
   records.errors = mode === 'collect' ? errors : [];
@@ -85,7 +94,12 @@ async function finishBatch(
 export async function parse(input: JsonInput, options?: NdjsonOptions): Promise<NdjsonRecords> {
   const bytes = toBytes(input);
   const mode = onErrorMode(options);
-  const batch = await submitBatch(bytes, mode, options?.maxDepth ?? DEFAULT_MAX_DEPTH, options?.signal);
+  let batch: NativeBatch;
+  try {
+    batch = await submitBatch(bytes, mode, options?.maxDepth ?? DEFAULT_MAX_DEPTH, options?.signal);
+  } catch (err) {
+    throw placeError(err, bytes, 1, 0);
+  }
   return finishBatch(batch, bytes, 1, mode, options?.signal);
 }
 
@@ -133,19 +147,18 @@ const gate = {
   },
 };
 
-/** A batch parsed once it gets a slot of the gate; its bytes are gathered then. */
-async function gatedBatch(
-  parts: Uint8Array[],
-  total: number,
-  mode: OnError,
-  depth: number,
-  signal: AbortSignal | undefined,
-): Promise<{ bytes: Uint8Array; batch: NativeBatch }> {
+/** What a stream batch settles to: its bytes, and its native result or the error that failed it. */
+type GatedBatch = { bytes: Uint8Array; batch: NativeBatch; error?: undefined } | { bytes: Uint8Array; batch?: undefined; error: unknown };
+
+/** A batch parsed once it gets a slot of the gate; its bytes are gathered then. Never rejects. */
+async function gatedBatch(parts: Uint8Array[], total: number, mode: OnError, depth: number, signal: AbortSignal | undefined): Promise<GatedBatch> {
   const wait = gate.acquire();
   if (wait) await wait;
+  const bytes = concat(parts, total);
   try {
-    const bytes = concat(parts, total);
     return { bytes, batch: await submitBatch(bytes, mode, depth, signal) };
+  } catch (error) {
+    return { bytes, error };
   } finally {
     gate.release();
   }
@@ -171,25 +184,27 @@ export async function* stream(
   const maxRecords = options?.maxRecords ?? 256;
   if (!(maxRecords >= 1)) throw invalidArg('maxRecords must be >= 1');
 
-  const inFlight: Promise<{ bytes: Uint8Array; batch: NativeBatch }>[] = [];
+  const inFlight: Promise<GatedBatch>[] = [];
+  // Where the oldest batch in flight starts in the stream, for its errors.
   let nextLine = 1;
+  let nextOffset = 0;
   let parts: Uint8Array[] = [];
   let partsBytes = 0;
   let tail: Uint8Array | undefined;
 
   const submit = (batchParts: Uint8Array[], total: number): void => {
-    const result = gatedBatch(batchParts, total, mode, depth, signal);
-    // Rejections are observed when the batch's turn comes; this keeps Node from flagging them early.
-    result.catch(() => undefined);
-    inFlight.push(result);
+    // A failed batch settles with its error, which is thrown when the batch's turn comes.
+    inFlight.push(gatedBatch(batchParts, total, mode, depth, signal));
   };
   // The oldest batch's records, in arrays of at most `maxRecords`. With many streams, what each
   // consumer holds while it waits for its next array is what every scavenge has to copy: a heap
   // snapshot of 64 streams with 256 KiB batches showed 64 whole batches (320 000 records) alive.
   async function* emitOldest(): AsyncGenerator<NdjsonRecords, void, undefined> {
-    const { bytes, batch } = await inFlight.shift()!;
-    const errors = batchErrors(batch, bytes, nextLine);
+    const { bytes, batch, error } = await inFlight.shift()!;
+    if (!batch) throw placeError(error, bytes, nextLine, nextOffset);
+    const errors = batchErrors(batch, bytes, nextLine, nextOffset);
     nextLine += batch.lines;
+    nextOffset += bytes.length;
     if (mode === 'throw' && errors.length > 0) throw errors[0]!.error;
     let pending = mode === 'collect' ? errors : [];
     let yielded = false;

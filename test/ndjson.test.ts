@@ -103,6 +103,31 @@ describe('ndjson.stream', () => {
     expect((err as OffloopError).line).toBe(251);
   });
 
+  it('places errors in the whole stream when it comes in several batches', async () => {
+    // Three batches: '1\n2\n', '3\n{x\n', '5\n'; the bad record is line 4, at stream offset 7.
+    const chunks = ['1\n2\n', '3\n{x\n', '5\n'];
+    const collected: { line: number; offset?: number; excerpt?: string; message: string }[] = [];
+    for await (const b of ndjson.stream(chunks, { batchBytes: 1, onError: 'collect' })) {
+      for (const e of b.errors) collected.push({ line: e.line, offset: e.error.offset, excerpt: e.error.excerpt, message: e.error.message });
+    }
+    expect(collected).toHaveLength(1);
+    expect(collected[0]).toMatchObject({ line: 4, offset: 7 });
+    expect(collected[0]!.message).toContain('line 4');
+    expect(collected[0]!.excerpt).toContain('{x');
+    const thrown = (await (async () => {
+      for await (const _ of ndjson.stream(chunks, { batchBytes: 1 })) void _;
+    })().catch((e: unknown) => e)) as OffloopError;
+    expect(thrown).toBeInstanceOf(OffloopError);
+    expect(thrown.code).toBe('ERR_JSON_SYNTAX');
+    expect(thrown.line).toBe(4);
+    expect(thrown.offset).toBe(7);
+    expect(thrown.message).toContain('line 4');
+    expect(thrown.excerpt).toContain('{x');
+    // The whole input at once gives the same place.
+    const whole = (await ndjson.parse(chunks.join('')).catch((e: unknown) => e)) as OffloopError;
+    expect([whole.line, whole.offset, whole.excerpt !== undefined]).toEqual([4, 7, true]);
+  });
+
   it('hands a large batch out in arrays of at most maxRecords, its bad lines with the first', async () => {
     const text = Array.from({ length: 2_500 }, (_, i) => (i === 1_800 ? '{bad' : JSON.stringify({ i }))).join('\n');
     const arrays: { n: number; errors: number[] }[] = [];
