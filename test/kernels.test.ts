@@ -308,6 +308,10 @@ describe('argument errors', () => {
     ['matmul out aliasing a', () => kernels.matmul(new Float64Array(4), new Float64Array(4), { m: 2, k: 2, n: 2 }, undefined)
       .then(() => { const a = new Float64Array(4); return kernels.matmul(a, new Float64Array(4), { m: 2, k: 2, n: 2 }, a); })],
     ['matmul non-integer m', () => kernels.matmul(x, x, { m: 2.5, k: 2, n: 4 })],
+    // k = 0 makes a and b empty, so only the result's size is wrong (2^51 elements): it used to
+    // abort the process in the allocator.
+    ['matmul result larger than a typed array', () => kernels.matmul(new Float64Array(0), new Float64Array(0), { m: 2 ** 31, k: 0, n: 2 ** 20 })],
+    ['matmul result larger than a typed array, on the pool', () => kernels.matmul(new Float64Array(0), new Float64Array(0), { m: 2 ** 31, k: 0, n: 2 ** 31 }, undefined, { mode: 'pool' })],
   ];
   for (const [name, call] of cases) it(name, async () => void (await rejects(call)));
   it('in Sync variants too', () => {

@@ -481,12 +481,12 @@ fn ewise_job(ctx: &JobCtx, mut c: EwiseCall) -> CoreResult<Ewised> {
             Ok(Ewised::IntoOut)
         }
         (AnyArray::F64(x), None) => {
-            let mut v = vec![0.0f64; n];
+            let mut v = zeroed::<f64>(n)?;
             ewise_typed!(ctx, c, x, F64, &mut v, (0, 0))?;
             Ok(Ewised::F64(v))
         }
         (AnyArray::F32(x), None) => {
-            let mut v = vec![0.0f32; n];
+            let mut v = zeroed::<f32>(n)?;
             ewise_typed!(ctx, c, x, F32, &mut v, (0, 0))?;
             Ok(Ewised::F32(v))
         }
@@ -529,9 +529,9 @@ fn sort_args(env: &Env, op: &str, x: &Unknown, in_place: bool) -> napi::Result<S
 }
 
 fn sort_job(ctx: &JobCtx, call: SortCall) -> CoreResult<JsOutput> {
-    fn copy<T: kernels::SortKey>(ctx: &JobCtx, x: &[T]) -> CoreResult<Vec<T>> {
+    fn copy<T: kernels::SortKey + ZeroBits>(ctx: &JobCtx, x: &[T]) -> CoreResult<Vec<T>> {
         // Zeroed (fresh, untouched pages): the sort writes every element once, in parallel.
-        let mut v = vec![T::from_f64(0.0); x.len()];
+        let mut v = zeroed::<T>(x.len())?;
         kernels::sort(ctx, Some(x), &mut v)?;
         Ok(v)
     }
@@ -670,11 +670,16 @@ fn mat_args(env: &Env, a: &Unknown, b: &Unknown, m: f64, k: f64, n: f64, out: &U
     if !matches!((&a, &b), (AnyArray::F64(_), AnyArray::F64(_)) | (AnyArray::F32(_), AnyArray::F32(_))) {
         return Err(invalid_arg("a and b must have the same element type"));
     }
+    // Each product is below 2^62 (every dimension is at most 2^31), so none overflows; the
+    // output, which a call without `out` allocates, must also fit a typed array.
     if a.len() != m * k {
         return Err(invalid_arg(format!("a has {} elements, expected m * k = {}", a.len(), m * k)));
     }
     if b.len() != k * n {
         return Err(invalid_arg(format!("b has {} elements, expected k * n = {}", b.len(), k * n)));
+    }
+    if m * n > MAX_OUTPUT_ELEMENTS {
+        return Err(invalid_arg(format!("the result would have m * n = {} elements, more than a typed array holds ({MAX_OUTPUT_ELEMENTS})", m * n)));
     }
     let out = if is_nullish(env, out) {
         None
@@ -692,6 +697,35 @@ fn mat_args(env: &Env, a: &Unknown, b: &Unknown, m: f64, k: f64, n: f64, out: &U
         Some(o)
     };
     Ok(MatCall { a, b, dims: (m, k, n), out })
+}
+
+/// The most elements a kernel allocates for a result: what one typed array may hold in Node 20
+/// (`buffer.constants.MAX_LENGTH` bytes for a byte array).
+const MAX_OUTPUT_ELEMENTS: usize = (1 << 32) - 1;
+
+/// Element types whose all-zero bit pattern is the value 0.
+trait ZeroBits: Copy {}
+impl ZeroBits for f64 {}
+impl ZeroBits for f32 {}
+impl ZeroBits for i32 {}
+
+/// A zero-filled result vector of `len` elements, or `ERR_INVALID_ARG` when the memory cannot be
+/// had (where `vec![0.0; len]` would abort the process). Zeroed by the allocator, like `vec!`, so
+/// a large result costs no writes here.
+fn zeroed<T: ZeroBits>(len: usize) -> CoreResult<Vec<T>> {
+    let fail = || offloop_core::error::CoreError::invalid_arg(format!("cannot allocate a result of {len} elements"));
+    let layout = std::alloc::Layout::array::<T>(len).map_err(|_| fail())?;
+    if layout.size() == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the layout has a non-zero size (checked above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return Err(fail());
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of `[T; len]`, and all
+    // `len` elements are initialized: zero bits are the value 0 for every `ZeroBits` type.
+    Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
 fn mat_job(ctx: &JobCtx, mut c: MatCall, vector: bool) -> CoreResult<JsOutput> {
@@ -713,12 +747,12 @@ fn mat_job(ctx: &JobCtx, mut c: MatCall, vector: bool) -> CoreResult<JsOutput> {
             Ok(JsOutput::Undefined)
         }
         (AnyArray::F64(a), AnyArray::F64(b), None) => {
-            let mut v = vec![0.0f64; size];
+            let mut v = zeroed(size)?;
             run(ctx, a.as_slice(), b.as_slice(), c.dims, &mut v, vector)?;
             Ok(JsOutput::F64Array(v))
         }
         (AnyArray::F32(a), AnyArray::F32(b), None) => {
-            let mut v = vec![0.0f32; size];
+            let mut v = zeroed(size)?;
             run(ctx, a.as_slice(), b.as_slice(), c.dims, &mut v, vector)?;
             Ok(JsOutput::F32Array(v))
         }
