@@ -84,6 +84,7 @@ export interface NativeBinding {
     paths: string[],
     types: string[],
     onError: number,
+    maxDepth: number,
     cancellable: boolean,
   ): void;
   panicForTestSubmit(id: number): void;

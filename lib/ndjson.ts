@@ -6,8 +6,8 @@ import { native } from './native.js';
 import { offload, stats, errorFromTuple, type CallOptions, type NativeErrorTuple } from './runtime.js';
 import { OffloopError, invalidArg } from './errors.js';
 import { buildInArrays, buildValues } from './json/build.js';
-import { excerptAt, toBytes, withExcerpt, type JsonInput } from './json/input.js';
-import { DEFAULT_MAX_DEPTH } from './json/index.js';
+import { excerptAt, pointerText, toBytes, wellFormed, withExcerpt, type JsonInput } from './json/input.js';
+import { maxDepthOf } from './json/index.js';
 import type { Tape } from './json/tape.js';
 
 export type OnError = 'throw' | 'skip' | 'collect';
@@ -33,7 +33,9 @@ const ON_ERROR: Record<OnError, number> = { throw: 0, skip: 1, collect: 2 };
 
 function onErrorMode(options: NdjsonOptions | undefined): OnError {
   const m = options?.onError ?? 'throw';
-  if (!(m in ON_ERROR)) throw invalidArg(`onError must be 'throw', 'skip' or 'collect', got ${String(m)}`);
+  if (typeof m !== 'string' || !Object.hasOwn(ON_ERROR, m)) {
+    throw invalidArg(`onError must be 'throw', 'skip' or 'collect', got ${String(m)}`);
+  }
   return m;
 }
 
@@ -94,9 +96,10 @@ async function finishBatch(
 export async function parse(input: JsonInput, options?: NdjsonOptions): Promise<NdjsonRecords> {
   const bytes = toBytes(input);
   const mode = onErrorMode(options);
+  const depth = maxDepthOf(options);
   let batch: NativeBatch;
   try {
-    batch = await submitBatch(bytes, mode, options?.maxDepth ?? DEFAULT_MAX_DEPTH, options?.signal);
+    batch = await submitBatch(bytes, mode, depth, options?.signal);
   } catch (err) {
     throw placeError(err, bytes, 1, 0);
   }
@@ -175,7 +178,7 @@ export async function* stream(
 ): AsyncGenerator<NdjsonRecords, void, undefined> {
   if (source === null || typeof source !== 'object') throw invalidArg('source must be an async iterable of chunks');
   const mode = onErrorMode(options);
-  const depth = options?.maxDepth ?? DEFAULT_MAX_DEPTH;
+  const depth = maxDepthOf(options);
   const signal = options?.signal;
   const batchBytes = options?.batchBytes ?? 1 << 20;
   const maxInFlight = options?.maxInFlight ?? 2 * stats().threads;
@@ -218,9 +221,30 @@ export async function* stream(
     if (!yielded) yield Object.assign([], { errors: pending }) as NdjsonRecords;
   }
 
+  // A string chunk that ends in the first half of a surrogate pair: that half waits for the
+  // next chunk, which may start with the second half.
+  let high = '';
+  const textBytes = (text: string): Uint8Array => Buffer.from(wellFormed(text), 'utf8');
   for await (const raw of source as AsyncIterable<Uint8Array | string>) {
-    const chunk = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
-    if (!(chunk instanceof Uint8Array)) throw invalidArg('stream chunks must be Uint8Array, Buffer or string');
+    let chunk: Uint8Array;
+    if (typeof raw === 'string') {
+      let text = high + raw;
+      high = '';
+      const last = text.charCodeAt(text.length - 1);
+      if (last >= 0xd800 && last <= 0xdbff) {
+        high = text.slice(-1);
+        text = text.slice(0, -1);
+      }
+      chunk = textBytes(text);
+    } else {
+      if (!(raw instanceof Uint8Array)) throw invalidArg('stream chunks must be Uint8Array, Buffer or string');
+      chunk = raw;
+      if (high) {
+        // The surrogate stays alone; it goes before the bytes, as its own (escaped) text.
+        chunk = Buffer.concat([textBytes(high), raw]);
+        high = '';
+      }
+    }
     const lastNewline = chunk.lastIndexOf(10);
     if (lastNewline < 0) {
       tail = tail ? Buffer.concat([tail, chunk]) : chunk;
@@ -240,6 +264,7 @@ export async function* stream(
       while (inFlight.length >= maxInFlight) yield* emitOldest();
     }
   }
+  if (high) tail = tail ? Buffer.concat([tail, textBytes(high)]) : textBytes(high);
   if (tail) {
     parts.push(tail);
     partsBytes += tail.length;
@@ -281,6 +306,7 @@ export async function columns(
 ): Promise<Columns> {
   const bytes = toBytes(input);
   const mode = onErrorMode(options);
+  const depth = maxDepthOf(options);
   if (spec === null || typeof spec !== 'object' || spec.fields === null || typeof spec.fields !== 'object') {
     throw invalidArg('columns() needs { fields: { name: { path, type } } }');
   }
@@ -291,11 +317,11 @@ export async function columns(
     const f = spec.fields[n]!;
     if (typeof f?.path !== 'string') throw invalidArg(`field "${n}" needs a string path`);
     if (!COLUMN_TYPES.has(f.type)) throw invalidArg(`field "${n}": type must be one of f64, f32, i32, bool, string`);
-    paths.push(f.path);
+    paths.push(pointerText(f.path, `field "${n}" path`));
     types.push(f.type);
   }
   const raw = await offload<{ length: number; columns: Columns['columns'][string][]; valid: Uint8Array[]; errors: NativeErrorTuple[] }>(
-    (id, c) => native.ndjsonColumnsSubmit(id, bytes, paths, types, ON_ERROR[mode], c),
+    (id, c) => native.ndjsonColumnsSubmit(id, bytes, paths, types, ON_ERROR[mode], depth, c),
     bytes,
     options?.signal,
   );
@@ -308,9 +334,11 @@ export async function columns(
         })
       : [];
   const out: Columns = { length: raw.length, columns: {}, valid: {}, errors };
+  // Defined, not assigned, so a field named `__proto__` is a column like any other.
+  const own = { writable: true, enumerable: true, configurable: true };
   names.forEach((n, i) => {
-    out.columns[n] = raw.columns[i]!;
-    out.valid[n] = raw.valid[i]!;
+    Object.defineProperty(out.columns, n, { ...own, value: raw.columns[i]! });
+    Object.defineProperty(out.valid, n, { ...own, value: raw.valid[i]! });
   });
   return out;
 }

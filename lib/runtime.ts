@@ -216,6 +216,9 @@ export function offload<T>(
   signal: AbortSignal | undefined,
   convert?: (raw: unknown) => T,
 ): Promise<T> {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return Promise.reject(invalidArg('options.signal must be an AbortSignal'));
+  }
   if (signal?.aborted) return Promise.reject(abortError(signal));
   const id = (lastId = (lastId + 1) >>> 0);
   return new Promise<T>((resolve, reject) => {

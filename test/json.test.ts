@@ -218,6 +218,40 @@ describe('errors', () => {
   });
 });
 
+describe('odd inputs and options', () => {
+  const code = async (p: () => Promise<unknown>): Promise<string | undefined> => {
+    const e = await p().then(() => undefined, (err: unknown) => err);
+    expect(e).toBeInstanceOf(OffloopError);
+    return (e as OffloopError).code;
+  };
+
+  it('keeps lone surrogates of a string input as JSON.parse does', async () => {
+    for (const text of ['{"k":"\ud800"}', '["a\udc00b", "\ud83d\ude00", "\ud83d"]', '{"\udfff": 1}']) {
+      const want = JSON.parse(text);
+      expect(await json.parse(text)).toEqual(want);
+      expect(json.parseSync(text)).toEqual(want);
+      expect(await json.validate(text)).toEqual({ valid: true });
+    }
+    // Outside a string a lone surrogate is a syntax error, for both.
+    expect(() => JSON.parse('[\ud800]')).toThrow(SyntaxError);
+    expect(await code(() => json.parse('[\ud800]'))).toBe('ERR_JSON_SYNTAX');
+  });
+
+  it('rejects a selector with a lone surrogate instead of matching U+FFFD', async () => {
+    expect(await code(() => json.select('{"\ufffd": 1}', { a: '/\ud800' }))).toBe('ERR_INVALID_ARG');
+  });
+
+  it('rejects a detached ArrayBuffer and a signal that is not an AbortSignal', async () => {
+    const ab = new ArrayBuffer(8);
+    structuredClone(ab, { transfer: [ab] });
+    expect(await code(() => json.parse(ab as never))).toBe('ERR_INVALID_ARG');
+    expect(await code(() => json.validate(ab as never))).toBe('ERR_INVALID_ARG');
+    expect(await code(() => json.parse(new ArrayBuffer(0) as never))).toBe('ERR_JSON_SYNTAX');
+    expect(await code(() => json.parseMany(['1'], { signal: {} } as never))).toBe('ERR_INVALID_ARG');
+    expect(await code(() => json.parseFile('/nonexistent', { signal: {} } as never))).toBe('ERR_INVALID_ARG');
+  });
+});
+
 describe('select', () => {
   const doc = Buffer.from(
     JSON.stringify({ statuses: [{ id: 1, user: { name: 'a' } }, { id: 2, user: { name: 'b' } }, { id: 3 }], 'a/b': { 'm~n': 7 }, meta: { count: 3 } }),

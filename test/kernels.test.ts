@@ -304,6 +304,8 @@ describe('argument errors', () => {
     ['quantile of empty', () => kernels.quantile(new Float64Array(0), [0.5])],
     ['histogram bins 0', () => kernels.histogram(x, { bins: 0 })],
     ['histogram auto range with NaN', () => kernels.histogram(new Float64Array([1, NaN]))],
+    ['histogram range wider than a double', () => kernels.histogram(x, { bins: 2, range: [-Number.MAX_VALUE, Number.MAX_VALUE] })],
+    ['histogram auto range wider than a double', () => kernels.histogram(new Float64Array([-Number.MAX_VALUE, Number.MAX_VALUE]))],
     ['matmul bad shape', () => kernels.matmul(x, x, { m: 3, k: 3, n: 3 })],
     ['matmul out aliasing a', () => kernels.matmul(new Float64Array(4), new Float64Array(4), { m: 2, k: 2, n: 2 }, undefined)
       .then(() => { const a = new Float64Array(4); return kernels.matmul(a, new Float64Array(4), { m: 2, k: 2, n: 2 }, a); })],

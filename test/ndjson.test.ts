@@ -250,3 +250,60 @@ describe('stats after NDJSON work', () => {
     expect(stats().running).toBe(0);
   });
 });
+
+describe('ndjson options and odd inputs', () => {
+  const code = async (p: () => Promise<unknown>): Promise<string | undefined> => {
+    const e = await p().then(() => undefined, (err: unknown) => err);
+    expect(e).toBeInstanceOf(OffloopError);
+    return (e as OffloopError).code;
+  };
+  const drain = async (opts: object): Promise<void> => {
+    for await (const _ of ndjson.stream(['1\n'], opts as never)) void _;
+  };
+  const fields = { a: { path: '/a', type: 'f64' as const } };
+
+  it('rejects onError names that are Object.prototype members', async () => {
+    for (const onError of ['toString', 'constructor', 'hasOwnProperty']) {
+      expect(await code(() => ndjson.parse('1\n', { onError } as never))).toBe('ERR_INVALID_ARG');
+      expect(await code(() => ndjson.columns('{}\n', { fields }, { onError } as never))).toBe('ERR_INVALID_ARG');
+      expect(await code(() => drain({ onError }))).toBe('ERR_INVALID_ARG');
+    }
+  });
+
+  it('checks maxDepth as json.* does, and columns honours it', async () => {
+    for (const maxDepth of ['5', -1, 0, NaN, 2 ** 32 + 1]) {
+      expect(await code(() => ndjson.parse('1\n', { maxDepth } as never))).toBe('ERR_INVALID_ARG');
+      expect(await code(() => ndjson.columns('{}\n', { fields }, { maxDepth } as never))).toBe('ERR_INVALID_ARG');
+      expect(await code(() => drain({ maxDepth }))).toBe('ERR_INVALID_ARG');
+    }
+    expect(await code(() => ndjson.columns('{"a":[[[1]]]}\n', { fields }, { maxDepth: 2 }))).toBe('ERR_JSON_DEPTH');
+    expect((await ndjson.columns('{"a":[[[1]]]}\n', { fields }, { maxDepth: 4 })).length).toBe(1);
+  });
+
+  it('rejects a signal that is not an AbortSignal before any work', async () => {
+    expect(await code(() => ndjson.parse('1\n', { signal: {} } as never))).toBe('ERR_INVALID_ARG');
+    expect(await code(() => ndjson.columns('{}\n', { fields }, { signal: {} } as never))).toBe('ERR_INVALID_ARG');
+  });
+
+  it('a column named __proto__ is an own property of columns and valid', async () => {
+    const spec = JSON.parse('{"fields":{"__proto__":{"path":"/a","type":"f64"}}}') as { fields: Record<string, { path: string; type: 'f64' }> };
+    const c = await ndjson.columns('{"a":1}\n{"a":2}\n', spec);
+    expect(Object.keys(c.columns)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(c.columns)).toBe(Object.prototype);
+    expect([...(Object.getOwnPropertyDescriptor(c.columns, '__proto__')!.value as Float64Array)]).toEqual([1, 2]);
+    expect(Object.keys(c.valid)).toEqual(['__proto__']);
+  });
+
+  it('joins a surrogate pair split across string chunks, and keeps lone surrogates as JSON.parse does', async () => {
+    const chunks = ['"\ud83d', '\ude00"\n', '"x\ud800', '"\n', '"\udc00"\n', '"y\ud83d', '"\n'];
+    const got: unknown[] = [];
+    for await (const b of ndjson.stream(chunks)) got.push(...b);
+    expect(got).toEqual(['\u{1f600}', 'x\ud800', '\udc00', 'y\ud83d']);
+    expect(got).toEqual(chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  });
+
+  it('rejects a field path with a lone surrogate instead of matching U+FFFD', async () => {
+    expect(await code(() => ndjson.columns('{}\n', { fields: { a: { path: '/\ud800', type: 'f64' } } }))).toBe('ERR_INVALID_ARG');
+  });
+});
+

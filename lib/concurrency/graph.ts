@@ -170,7 +170,10 @@ class GraphRun {
   #launch(task: Task): void {
     this.#running++;
     const deps: Record<string, unknown> = {};
-    for (const dep of task.deps) deps[dep] = this.#results.get(dep);
+    // Defined, not assigned, so a task named `__proto__` reaches its dependents too.
+    for (const dep of task.deps) {
+      Object.defineProperty(deps, dep, { value: this.#results.get(dep), writable: true, enumerable: true, configurable: true });
+    }
     const signal = this.#controller.signal;
     (async () => task.fn(Object.freeze(deps), { signal }))().then(
       (value) => this.#settle(task.name, true, value),

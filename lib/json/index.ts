@@ -7,7 +7,7 @@ import { callNative, dispatch, errorFromTuple, offload, type CallOptions, type N
 import { OffloopError, invalidArg } from '../errors.js';
 import { estimateUs } from '../cost.js';
 import { buildValue, buildValues, buildValuesSync } from './build.js';
-import { toBytes, withExcerpt, type JsonInput } from './input.js';
+import { pointerText, toBytes, withExcerpt, type JsonInput } from './input.js';
 import type { Tape } from './tape.js';
 
 export type { JsonInput } from './input.js';
@@ -19,7 +19,7 @@ export interface JsonOptions extends CallOptions {
 
 export const DEFAULT_MAX_DEPTH = 10_000;
 
-function maxDepthOf(options: JsonOptions | undefined): number {
+export function maxDepthOf(options: { maxDepth?: number } | undefined): number {
   const d = options?.maxDepth ?? DEFAULT_MAX_DEPTH;
   if (!Number.isInteger(d) || d < 1 || d > 1_000_000) {
     throw invalidArg(`maxDepth must be an integer between 1 and 1 000 000, got ${String(d)}`);
@@ -124,7 +124,7 @@ export async function select(
   const pointers = names.map((n) => {
     const p = selectors[n];
     if (typeof p !== 'string') throw invalidArg(`selector "${n}" must be a string JSON Pointer`);
-    return p;
+    return pointerText(p, `selector "${n}"`);
   });
   const values = await tapeOp(
     bytes,

@@ -9,10 +9,49 @@ export type JsonInput = Uint8Array | string;
  */
 export function toBytes(input: unknown, name = 'input'): Uint8Array {
   if (input instanceof Uint8Array) return input;
-  if (typeof input === 'string') return Buffer.from(input, 'utf8');
-  if (input instanceof ArrayBuffer) return new Uint8Array(input);
+  if (typeof input === 'string') return Buffer.from(wellFormed(input), 'utf8');
+  if (input instanceof ArrayBuffer) {
+    // A detached buffer reads as empty, and no view of it can be made.
+    if (input.byteLength === 0 && isDetached(input)) {
+      throw invalidArg(`${name} is a detached ArrayBuffer`);
+    }
+    return new Uint8Array(input);
+  }
   const got = input === null ? 'null' : Array.isArray(input) ? 'an Array' : typeof input;
   throw invalidArg(`${name} must be a Uint8Array, Buffer, ArrayBuffer or string, got ${got}`);
+}
+
+/** A UTF-16 code unit that is half of no pair. */
+const LONE_SURROGATE = /\p{Cs}/gu;
+
+/**
+ * `text` with each lone surrogate written as a `\uXXXX` escape. UTF-8 cannot carry a lone
+ * surrogate (`Buffer.from` would make it U+FFFD), but `JSON.parse` keeps one found inside a string,
+ * and so does the parser for the escape; outside strings both are syntax errors. Byte offsets in
+ * errors after such a surrogate are 3 larger than in the UTF-8 of the rest.
+ */
+export function wellFormed(text: string): string {
+  return (text as unknown as { isWellFormed(): boolean }).isWellFormed()
+    ? text
+    : text.replace(LONE_SURROGATE, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
+/** A JSON Pointer string, which must not hold a lone surrogate (it could not be matched exactly). */
+export function pointerText(p: string, what: string): string {
+  if (!(p as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+    throw invalidArg(`${what} holds a lone surrogate; keys can only be matched by well-formed text`);
+  }
+  return p;
+}
+
+/** Whether an empty ArrayBuffer is detached (a view of it cannot be made). */
+function isDetached(buffer: ArrayBuffer): boolean {
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /** A short, printable piece of `bytes` around `offset`. */

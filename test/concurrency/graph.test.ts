@@ -26,6 +26,12 @@ describe('TaskGraph', () => {
     expect([...results.keys()]).toEqual(['root', 'left', 'right', 'join']);
   });
 
+  it('a task named __proto__ reaches its dependents as an own property', async () => {
+    const g = new TaskGraph().add('__proto__', () => 42).add('b', ['__proto__'], (d) => ({ keys: Object.keys(d), v: Object.getOwnPropertyDescriptor(d, '__proto__')?.value, proto: Object.getPrototypeOf(d) === Object.prototype }));
+    const { results } = await g.run();
+    expect(results.get('b')).toEqual({ keys: ['__proto__'], v: 42, proto: true });
+  });
+
   it('a failure fails everything downstream with a DependencyError whose cause is the failure; independent branches finish', async () => {
     const boom = new Error('boom');
     const ran: string[] = [];

@@ -170,6 +170,7 @@ pub fn ndjson_columns_submit(
     paths: Vec<String>,
     types: Vec<String>,
     on_error: u32,
+    max_depth: u32,
     cancellable: bool,
 ) -> napi::Result<()> {
     let bytes = bytes_arg(&env, &bytes, "input")?;
@@ -182,7 +183,7 @@ pub fn ndjson_columns_submit(
         .collect::<Vec<_>>();
     let bad = bad_line(on_error)?;
     submit(&env, id, cancellable, move |ctx| {
-        json::columns_with(ctx, bytes.as_slice(), &fields, ParseOptions::default(), bad)
+        json::columns_with(ctx, bytes.as_slice(), &fields, options(max_depth), bad)
             .map(|(columns, errors)| JsOutput::Columns(columns, errors))
     })
 }

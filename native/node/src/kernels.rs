@@ -609,6 +609,11 @@ fn histogram_job(ctx: &JobCtx, x: &AnyArray, bins: usize, range: Option<(f64, f6
             lo -= 0.5;
             hi += 0.5;
         }
+        if !(hi - lo).is_finite() {
+            return Err(offloop_core::error::CoreError::invalid_arg(format!(
+                "histogram: the range [{lo:e}, {hi:e}] is wider than a double can hold (hi - lo overflows)"
+            )));
+        }
         let (counts, edges) = kernels::histogram(ctx, x, bins, lo, hi)?;
         Ok(JsOutput::F64ArrayPair(counts, edges))
     }
