@@ -6,7 +6,7 @@
 //! keeps the process alive. Outstanding-job bookkeeping happens only on the JS thread.
 
 use crate::errors::{invalid_arg, to_napi};
-use crate::output::{array, error_to_js, number, JsOutput};
+use crate::output::{array, error_to_js, number, JsOutput, Placement};
 use napi::bindgen_prelude::{Function, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Status};
@@ -30,7 +30,7 @@ impl ToNapiValue for Batch {
             flat.push(number(env, c.id as f64)?);
             flat.push(ok);
             flat.push(match c.outcome {
-                Ok(v) => v.into_js(env)?,
+                Ok(v) => v.into_js(env, Placement::External)?,
                 Err(e) => error_to_js(env, &e)?,
             });
         }

@@ -13,7 +13,7 @@
 use crate::args::{typed_view, ElementKind};
 use crate::errors::invalid_arg;
 use crate::kernels::{dot_sync, elementwise_sync, Ewised, reduce_number_sync, reduce_sync, sum_sync, SCALAR_REDUCE};
-use crate::output::{number, JsOutput};
+use crate::output::{number, JsOutput, Placement};
 use napi::bindgen_prelude::{Env, Object};
 use napi::{sys, JsValue, Unknown};
 use napi_derive::napi;
@@ -48,8 +48,9 @@ impl Args {
 
 type Body = fn(&Env, &Args) -> napi::Result<sys::napi_value>;
 
+/// These callbacks run on the JS thread: their results are `Owned` (see `Placement`).
 fn to_js(env: &Env, out: JsOutput) -> napi::Result<sys::napi_value> {
-    out.into_js(env.raw())
+    out.into_js(env.raw(), Placement::Owned)
 }
 
 fn sum_body(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {

@@ -25,10 +25,85 @@ pub enum JsOutput {
     Columns(Columns, Vec<CoreError>),
 }
 
+/// Results returned by a `...Sync` binding (the call ran on the JS thread) are `Owned`.
 impl ToNapiValue for JsOutput {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        val.into_js(env)
+        val.into_js(env, Placement::Owned)
     }
+}
+
+/// Where the memory of a result's typed arrays lives.
+///
+/// `External` wraps the Rust vector without a copy. Node frees such a buffer's memory only on a
+/// later turn of the event loop (its release callback is queued with `SetImmediate`), so a
+/// synchronous loop of calls kept every result alive: 100 000 `addSync` calls on 4 096 doubles
+/// grew the process to 3.2 GB. Pool results arrive through the event loop anyway and stay
+/// external. `Owned` copies the vector into an ArrayBuffer that V8 allocates and frees itself,
+/// for whatever a call returns on the JS thread.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    External,
+    Owned,
+}
+
+/// A typed-array element type and how napi-rs wraps a vector of it.
+trait Elem: Copy {
+    const KIND: sys::napi_typedarray_type;
+    /// # Safety
+    /// `env` is the live environment of the current JS-thread call.
+    unsafe fn external(env: sys::napi_env, v: Vec<Self>) -> NapiResult<sys::napi_value>;
+}
+
+macro_rules! elem {
+    ($t:ty, $kind:ident, $wrap:ident) => {
+        impl Elem for $t {
+            const KIND: sys::napi_typedarray_type = sys::TypedarrayType::$kind;
+            unsafe fn external(env: sys::napi_env, v: Vec<Self>) -> NapiResult<sys::napi_value> {
+                // SAFETY: the caller's contract.
+                unsafe { $wrap::to_napi_value(env, $wrap::new(v)) }
+            }
+        }
+    };
+}
+elem!(f64, float64_array, Float64Array);
+elem!(f32, float32_array, Float32Array);
+elem!(i32, int32_array, Int32Array);
+elem!(u32, uint32_array, Uint32Array);
+elem!(u8, uint8_array, Uint8Array);
+
+/// A typed array of `v`'s elements, placed as `place` says.
+fn typed<T: Elem>(env: sys::napi_env, v: Vec<T>, place: Placement) -> NapiResult<sys::napi_value> {
+    if place == Placement::External {
+        // SAFETY: env is the live environment of this JS-thread call.
+        return unsafe { T::external(env, v) };
+    }
+    let bytes = std::mem::size_of_val(v.as_slice());
+    let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    let mut out = ptr::null_mut();
+    // SAFETY: env is live; `data` receives `bytes` writable bytes owned by the new ArrayBuffer,
+    // which cannot overlap the vector; the typed array covers exactly those bytes.
+    unsafe {
+        check(sys::napi_create_arraybuffer(env, bytes, &mut data, &mut buffer))?;
+        if bytes > 0 {
+            ptr::copy_nonoverlapping(v.as_ptr().cast::<u8>(), data.cast::<u8>(), bytes);
+        }
+        check(sys::napi_create_typedarray(env, T::KIND, v.len(), buffer, 0, &mut out))?;
+    }
+    Ok(out)
+}
+
+/// A Node Buffer of `v`, placed as `place` says.
+fn node_buffer(env: sys::napi_env, v: Vec<u8>, place: Placement) -> NapiResult<sys::napi_value> {
+    if place == Placement::External {
+        // SAFETY: env is the live environment of this JS-thread call.
+        return unsafe { Buffer::to_napi_value(env, Buffer::from(v)) };
+    }
+    let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut out = ptr::null_mut();
+    // SAFETY: env is live; the source is `v.len()` readable bytes.
+    check(unsafe { sys::napi_create_buffer_copy(env, v.len(), v.as_ptr().cast(), &mut data, &mut out) })?;
+    Ok(out)
 }
 
 pub type NapiResult<T> = napi::Result<T>;
@@ -72,33 +147,28 @@ pub fn undefined(env: sys::napi_env) -> NapiResult<sys::napi_value> {
 }
 
 impl JsOutput {
-    pub fn into_js(self, env: sys::napi_env) -> NapiResult<sys::napi_value> {
+    pub fn into_js(self, env: sys::napi_env, place: Placement) -> NapiResult<sys::napi_value> {
         match self {
             JsOutput::Number(v) => number(env, v),
             JsOutput::Pair(a, b) => {
                 let items = [number(env, a)?, number(env, b)?];
                 array(env, &items)
             }
-            // The vectors become external ArrayBuffers: no copy, and V8 is told their size.
-            // SAFETY (both): env is the live environment of this JS-thread callback.
-            JsOutput::F64Array(v) => unsafe { Float64Array::to_napi_value(env, Float64Array::new(v)) },
-            JsOutput::F32Array(v) => unsafe { Float32Array::to_napi_value(env, Float32Array::new(v)) },
-            JsOutput::I32Array(v) => unsafe { Int32Array::to_napi_value(env, Int32Array::new(v)) },
-            JsOutput::U32Array(v) => unsafe { Uint32Array::to_napi_value(env, Uint32Array::new(v)) },
+            JsOutput::F64Array(v) => typed(env, v, place),
+            JsOutput::F32Array(v) => typed(env, v, place),
+            JsOutput::I32Array(v) => typed(env, v, place),
+            JsOutput::U32Array(v) => typed(env, v, place),
             JsOutput::F64ArrayPair(a, b) => {
-                // SAFETY: as above.
-                let items = unsafe {
-                    [Float64Array::to_napi_value(env, Float64Array::new(a))?, Float64Array::to_napi_value(env, Float64Array::new(b))?]
-                };
+                let items = [typed(env, a, place)?, typed(env, b, place)?];
                 array(env, &items)
             }
             JsOutput::Undefined => undefined(env),
-            JsOutput::Tape(t) => tape_to_js(env, t),
+            JsOutput::Tape(t) => tape_to_js(env, t, place),
             JsOutput::TapeList(list) => {
                 let items = list
                     .into_iter()
                     .map(|r| match r {
-                        Ok(t) => tape_to_js(env, t),
+                        Ok(t) => tape_to_js(env, t, place),
                         Err(e) => error_to_js(env, &e),
                     })
                     .collect::<NapiResult<Vec<_>>>()?;
@@ -107,13 +177,13 @@ impl JsOutput {
             JsOutput::Batch(b) => {
                 let errors = b.errors.iter().map(|e| error_to_js(env, e)).collect::<NapiResult<Vec<_>>>()?;
                 let fields = [
-                    ("tape", tape_to_js(env, b.tape)?),
+                    ("tape", tape_to_js(env, b.tape, place)?),
                     ("errors", array(env, &errors)?),
                     ("lines", number(env, b.lines as f64)?),
                 ];
                 object(env, &fields)
             }
-            JsOutput::Columns(c, errors) => columns_to_js(env, c, &errors),
+            JsOutput::Columns(c, errors) => columns_to_js(env, c, &errors, place),
         }
     }
 }
@@ -130,25 +200,21 @@ pub fn object(env: sys::napi_env, fields: &[(&str, sys::napi_value)]) -> NapiRes
 }
 
 /// A tape as `{ tags, counts, keys, strings, numbers, bytes, starts, kinds, shapes, shapeKeys,
-/// shapeStarts }` (see lib/json/tape.ts);
-/// every field wraps the Rust vector without copying it.
-fn tape_to_js(env: sys::napi_env, t: Tape) -> NapiResult<sys::napi_value> {
-    // SAFETY (all): env is the live environment of this JS-thread call.
-    let fields = unsafe {
-        [
-            ("tags", Uint8Array::to_napi_value(env, Uint8Array::new(t.tags))?),
-            ("counts", Uint32Array::to_napi_value(env, Uint32Array::new(t.counts))?),
-            ("keys", Uint32Array::to_napi_value(env, Uint32Array::new(t.keys))?),
-            ("strings", Uint32Array::to_napi_value(env, Uint32Array::new(t.strings))?),
-            ("numbers", Float64Array::to_napi_value(env, Float64Array::new(t.numbers))?),
-            ("bytes", Buffer::to_napi_value(env, Buffer::from(t.table.bytes))?),
-            ("starts", Uint32Array::to_napi_value(env, Uint32Array::new(t.table.offsets))?),
-            ("kinds", Uint8Array::to_napi_value(env, Uint8Array::new(t.table.kinds))?),
-            ("shapes", Uint32Array::to_napi_value(env, Uint32Array::new(t.shapes))?),
-            ("shapeKeys", Uint32Array::to_napi_value(env, Uint32Array::new(t.shape_table.keys))?),
-            ("shapeStarts", Uint32Array::to_napi_value(env, Uint32Array::new(t.shape_table.offsets))?),
-        ]
-    };
+/// shapeStarts }` (see lib/json/tape.ts); each field wraps or copies a Rust vector (`place`).
+fn tape_to_js(env: sys::napi_env, t: Tape, place: Placement) -> NapiResult<sys::napi_value> {
+    let fields = [
+        ("tags", typed(env, t.tags, place)?),
+        ("counts", typed(env, t.counts, place)?),
+        ("keys", typed(env, t.keys, place)?),
+        ("strings", typed(env, t.strings, place)?),
+        ("numbers", typed(env, t.numbers, place)?),
+        ("bytes", node_buffer(env, t.table.bytes, place)?),
+        ("starts", typed(env, t.table.offsets, place)?),
+        ("kinds", typed(env, t.table.kinds, place)?),
+        ("shapes", typed(env, t.shapes, place)?),
+        ("shapeKeys", typed(env, t.shape_table.keys, place)?),
+        ("shapeStarts", typed(env, t.shape_table.offsets, place)?),
+    ];
     object(env, &fields)
 }
 
@@ -210,16 +276,15 @@ fn wtf8_to_utf16(b: &[u8]) -> Vec<u16> {
 /// `{ length, columns: [...], valid: [...], errors: [...] }`: typed arrays wrap the Rust vectors;
 /// string columns become JS arrays, each distinct string created once; `errors` holds the collected
 /// bad lines as error tuples.
-fn columns_to_js(env: sys::napi_env, c: Columns, errors: &[CoreError]) -> NapiResult<sys::napi_value> {
+fn columns_to_js(env: sys::napi_env, c: Columns, errors: &[CoreError], place: Placement) -> NapiResult<sys::napi_value> {
     let mut cols = Vec::with_capacity(c.columns.len());
     let mut valid = Vec::with_capacity(c.columns.len());
     for col in c.columns {
-        // SAFETY (typed arrays): env is the live environment of this JS-thread call.
         let values = match col.values {
-            ColumnValues::F64(v) => unsafe { Float64Array::to_napi_value(env, Float64Array::new(v))? },
-            ColumnValues::F32(v) => unsafe { Float32Array::to_napi_value(env, Float32Array::new(v))? },
-            ColumnValues::I32(v) => unsafe { Int32Array::to_napi_value(env, Int32Array::new(v))? },
-            ColumnValues::Bool(v) => unsafe { Uint8Array::to_napi_value(env, Uint8Array::new(v))? },
+            ColumnValues::F64(v) => typed(env, v, place)?,
+            ColumnValues::F32(v) => typed(env, v, place)?,
+            ColumnValues::I32(v) => typed(env, v, place)?,
+            ColumnValues::Bool(v) => typed(env, v, place)?,
             ColumnValues::Str(s) => {
                 let mut made: Vec<Option<sys::napi_value>> = vec![None; s.table.len()];
                 let mut items = Vec::with_capacity(s.ids.len());
@@ -240,7 +305,7 @@ fn columns_to_js(env: sys::napi_env, c: Columns, errors: &[CoreError]) -> NapiRe
             }
         };
         cols.push(values);
-        valid.push(unsafe { Uint8Array::to_napi_value(env, Uint8Array::new(col.valid))? });
+        valid.push(typed(env, col.valid, place)?);
     }
     let errors = errors.iter().map(|e| error_to_js(env, e)).collect::<NapiResult<Vec<_>>>()?;
     let fields = [
