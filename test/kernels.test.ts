@@ -95,6 +95,14 @@ describe('reductions', () => {
     expect(kernels.argminSync(new Float64Array([Infinity, Infinity]))).toBe(0);
     expect(kernels.argminSync(new Float64Array([0, -0]))).toBe(0);
     expect(kernels.varianceSync(new Float64Array([1]), { ddof: 1 })).toBeNaN();
+    // Squares that overflow: the variance is Infinity when it is beyond the largest double (as
+    // numpy gives), and exact when only the squares were; std stays finite (numpy: inf).
+    expect(kernels.varianceSync(new Float64Array([1e200, -1e200]))).toBe(Infinity);
+    expect(kernels.stdSync(new Float64Array([1e308, -1e308])) / 1e308).toBeCloseTo(1, 12);
+    expect(kernels.stdSync(new Float64Array([Number.MAX_VALUE, -Number.MAX_VALUE])) / Number.MAX_VALUE).toBeCloseTo(1, 12);
+    expect(kernels.varianceSync(new Float64Array([1e154, -1e154])) / 1e308).toBeCloseTo(1, 12);
+    expect(kernels.stdSync(new Float64Array([3e200, -3e200, 3e200, -3e200])) / 3e200).toBeCloseTo(1, 12);
+    expect(kernels.varianceSync(new Float64Array([1e200, Infinity]))).toBeNaN();
     expect(kernels.norm2Sync(new Float64Array([3e200, 4e200]))).toBeCloseTo(5e200, -190);
     expect(kernels.norm2Sync(new Float64Array([3e-200, 4e-200])) / 5e-200).toBeCloseTo(1, 12);
   });

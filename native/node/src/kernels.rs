@@ -276,7 +276,7 @@ fn reduce_scalar<T: kernels::Element>(ctx: &JobCtx, op: Reduce, x: &[T], ddof: f
         Reduce::ExactSum => kernels::exact_sum(ctx, x)?,
         Reduce::Mean => kernels::mean(ctx, x)?,
         Reduce::Variance => kernels::variance(ctx, x, ddof)?,
-        Reduce::Std => kernels::variance(ctx, x, ddof)?.sqrt(),
+        Reduce::Std => kernels::std(ctx, x, ddof)?,
         Reduce::Norm2 => kernels::norm2(ctx, x)?,
         Reduce::Argmin => arg(kernels::argmin(ctx, x)?),
         Reduce::Argmax => arg(kernels::argmax(ctx, x)?),

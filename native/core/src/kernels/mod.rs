@@ -24,7 +24,7 @@ pub use ewise::{axpy, binary, clamp, scale, Binary, Src};
 pub use exact::exact_sum;
 pub use matmul::{matmul, matvec, MatElem};
 pub use probe::{fma_peak_probe, read_probe, triad_probe};
-pub use reduce::{argmax, argmin, dot, mean, minmax, norm2, sum, variance, MinMax};
+pub use reduce::{argmax, argmin, dot, mean, minmax, norm2, std, sum, variance, MinMax};
 pub use scan::cumsum;
 pub use sort::{argsort, histogram, quantile, sort, SortKey};
 

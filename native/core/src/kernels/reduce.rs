@@ -476,6 +476,48 @@ fn block_dev<T: Element>(block: &[T]) -> BlockDev {
 /// measured 8-9 GB/s of input on 32 Mi doubles over 2 threads, `sum` 18-19 in the same run).
 /// NaN when `n <= ddof`; an infinity or NaN in the input gives NaN.
 pub fn variance<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<f64> {
+    let (v, e) = scaled_variance(ctx, x, ddof)?;
+    let up = pow2(e);
+    Ok(v * up * up)
+}
+
+/// The standard deviation: the square root of `variance`, kept finite where only the variance
+/// overflows (`std` of `[3e200, -3e200]` is 3e200, not Infinity).
+pub fn std<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<f64> {
+    let (v, e) = scaled_variance(ctx, x, ddof)?;
+    Ok(v.sqrt() * pow2(e))
+}
+
+/// 2^k for `-1022 <= k <= 1023`, exactly.
+fn pow2(k: i32) -> f64 {
+    f64::from_bits(((k + 1023) as u64) << 52)
+}
+
+/// The variance as `(v, e)`, the variance being `v * 4^e`. Usually `e` is 0. Finite inputs give a
+/// non-finite variance only when a square or a sum overflowed (values near 1e154 and beyond): the
+/// variance is then taken of `x` scaled by `2^-e`, exactly (a power of two), with `2^e` the largest
+/// magnitude's binade, so the caller scales back (Infinity where the variance itself is beyond
+/// the largest double, as numpy gives). NaNs and infinities in `x` keep the NaN.
+fn scaled_variance<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<(f64, i32)> {
+    let v = variance_of(ctx, x, ddof)?;
+    if v.is_finite() {
+        return Ok((v, 0));
+    }
+    let range = minmax(ctx, x)?;
+    if !(range.min.is_finite() && range.max.is_finite()) {
+        return Ok((v, 0));
+    }
+    let largest = range.min.abs().max(range.max.abs());
+    // The unbiased exponent of `largest` (a normal number here: it overflowed a square).
+    // At most 1022, so that 2^-e is a normal number (the scaled values stay below 4).
+    let e = (((largest.to_bits() >> 52) & 0x7ff) as i32 - 1023).min(1022);
+    let down = pow2(-e);
+    let scaled: Vec<f64> = x.iter().map(|v| v.to_f64() * down).collect();
+    Ok((variance_of(ctx, &scaled, ddof)?, e))
+}
+
+/// `variance` without the overflow fallback.
+fn variance_of<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<f64> {
     let n = x.len() as f64;
     if n - ddof <= 0.0 || x.is_empty() {
         return Ok(f64::NAN);
@@ -974,6 +1016,32 @@ mod tests {
             let state = JobState::new();
             let pooled = in_pool(3, || variance(&JobCtx::for_pool(&state), &x, ddof).unwrap());
             prop_assert_eq!(pooled.to_bits(), got.to_bits());
+        }
+
+        #[test]
+        fn variance_does_not_overflow_before_its_result_does(
+            v in prop::collection::vec(-1.0f64..1.0, 2..5000),
+            e in 100i32..=1023,
+            ddof in 0.0f64..1.0,
+        ) {
+            // The same data at a huge scale: the variance is the small one's times the scale
+            // squared (exact powers of two), or Infinity past the largest double, never NaN.
+            let scale = 2f64.powi(e);
+            let big: Vec<f64> = v.iter().map(|x| x * scale).collect();
+            let ctx = JobCtx::inline();
+            let small = variance(&ctx, &v, ddof).unwrap();
+            let got = variance(&ctx, &big, ddof).unwrap();
+            let want = small * scale * scale;
+            prop_assert!(!got.is_nan());
+            // The standard deviation stays finite: it is at most the largest magnitude.
+            let sd = std(&ctx, &big, ddof).unwrap();
+            let sd_want = small.sqrt() * scale;
+            prop_assert!((sd - sd_want).abs() <= 1e-12 * sd_want, "std {sd} want {sd_want}");
+            if want.is_finite() {
+                prop_assert!((got - want).abs() <= 1e-12 * want, "got {got} want {want}");
+            } else {
+                prop_assert_eq!(got, f64::INFINITY);
+            }
         }
 
         #[test]
