@@ -218,6 +218,18 @@ describe('errors', () => {
   });
 });
 
+describe('parseFile of a file that never ends', () => {
+  it.runIf(process.platform === 'linux')('stops reading /dev/zero when aborted', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 30);
+    const t0 = performance.now();
+    const err = await json.parseFile('/dev/zero', { signal: ac.signal }).catch((e: unknown) => e);
+    expect((err as Error).name).toBe('AbortError');
+    // It used to read on until memory ran out; now it checks between reads of a MiB.
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+});
+
 describe('odd inputs and options', () => {
   const code = async (p: () => Promise<unknown>): Promise<string | undefined> => {
     const e = await p().then(() => undefined, (err: unknown) => err);

@@ -45,12 +45,34 @@ pub fn json_parse_sync(env: Env, bytes: Unknown, max_depth: u32) -> napi::Result
     inline(|ctx| json::parse_to_tape(ctx, bytes.as_slice(), options(max_depth))).map(JsOutput::Tape)
 }
 
+/// Reads `path` a MiB at a time, with a cancellation check between reads, refusing more than the
+/// parser takes (4 GiB): `/dev/zero` or a growing log would otherwise be read until memory ran out,
+/// deaf to an abort.
+fn read_file(ctx: &JobCtx, path: &str) -> CoreResult<Vec<u8>> {
+    use std::io::Read;
+    const STEP: usize = 1 << 20;
+    let io = |e: std::io::Error| CoreError::new(ErrorCode::Io, format!("cannot read {path}: {e}"));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let hint = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(hint.min(json::structural::MAX_INPUT) + 1);
+    loop {
+        ctx.checkpoint()?;
+        if bytes.len() > json::structural::MAX_INPUT {
+            return Err(CoreError::new(ErrorCode::Io, format!("cannot read {path}: larger than the 4 GiB a JSON input may have")));
+        }
+        let before = bytes.len();
+        let read = (&mut file).take(STEP as u64).read_to_end(&mut bytes).map_err(io)?;
+        debug_assert_eq!(bytes.len(), before + read);
+        if read == 0 {
+            return Ok(bytes);
+        }
+    }
+}
+
 #[napi]
 pub fn json_parse_file_submit(env: Env, id: u32, path: String, max_depth: u32, cancellable: bool) -> napi::Result<()> {
     submit(&env, id, cancellable, move |ctx| {
-        let bytes = std::fs::read(&path)
-            .map_err(|e| CoreError::new(ErrorCode::Io, format!("cannot read {path}: {e}")))?;
-        ctx.checkpoint()?;
+        let bytes = read_file(ctx, &path)?;
         json::parse_to_tape(ctx, &bytes, options(max_depth)).map(JsOutput::Tape)
     })
 }
