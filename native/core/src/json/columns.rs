@@ -86,7 +86,9 @@ pub fn columns_with(
     bad: BadLine,
 ) -> CoreResult<(Columns, Vec<CoreError>)> {
     if let Some((p, _)) = fields.iter().find(|(p, _)| p.has_wildcard()) {
-        return Err(CoreError::invalid_arg(format!("columns do not take '*' selectors: {:?}", p.steps)));
+        // The pointer's text again (`~` and `/` in keys escaped back).
+        let text: String = p.steps.iter().map(|s| format!("/{}", s.key.replace('~', "~0").replace('/', "~1"))).collect();
+        return Err(CoreError::invalid_arg(format!("columns do not take '*' selectors: {text}")));
     }
     let trie = Trie::new(fields);
     let chunks = match bad {
