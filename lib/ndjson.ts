@@ -6,7 +6,7 @@ import { native } from './native.js';
 import { offload, stats, errorFromTuple, type CallOptions, type NativeErrorTuple } from './runtime.js';
 import { OffloopError, invalidArg } from './errors.js';
 import { buildInArrays, buildValues } from './json/build.js';
-import { excerptAt, pointerText, toBytes, wellFormed, withExcerpt, type JsonInput } from './json/input.js';
+import { endsInOddBackslashes, excerptAt, pointerText, toBytes, wellFormed, withExcerpt, type JsonInput } from './json/input.js';
 import { maxDepthOf } from './json/index.js';
 import type { Tape } from './json/tape.js';
 
@@ -157,8 +157,9 @@ type GatedBatch = { bytes: Uint8Array; batch: NativeBatch; error?: undefined } |
 async function gatedBatch(parts: Uint8Array[], total: number, mode: OnError, depth: number, signal: AbortSignal | undefined): Promise<GatedBatch> {
   const wait = gate.acquire();
   if (wait) await wait;
-  const bytes = concat(parts, total);
+  let bytes: Uint8Array = new Uint8Array(0);
   try {
+    bytes = concat(parts, total);
     return { bytes, batch: await submitBatch(bytes, mode, depth, signal) };
   } catch (error) {
     return { bytes, error };
@@ -222,9 +223,15 @@ export async function* stream(
   }
 
   // A string chunk that ends in the first half of a surrogate pair: that half waits for the
-  // next chunk, which may start with the second half.
+  // next chunk, which may start with the second half. `odd`: everything before the text still to
+  // be encoded ended in an odd run of backslashes (see `wellFormed`).
   let high = '';
-  const textBytes = (text: string): Uint8Array => Buffer.from(wellFormed(text), 'utf8');
+  let odd = false;
+  const textBytes = (text: string): Uint8Array => {
+    const bytes = Buffer.from(wellFormed(text, odd), 'utf8');
+    odd = endsInOddBackslashes(text, odd);
+    return bytes;
+  };
   for await (const raw of source as AsyncIterable<Uint8Array | string>) {
     let chunk: Uint8Array;
     if (typeof raw === 'string') {
@@ -244,6 +251,7 @@ export async function* stream(
         chunk = Buffer.concat([textBytes(high), raw]);
         high = '';
       }
+      odd = endsInOddBackslashes(raw, odd);
     }
     const lastNewline = chunk.lastIndexOf(10);
     if (lastNewline < 0) {

@@ -244,9 +244,13 @@ describe('odd inputs and options', () => {
       expect(json.parseSync(text)).toEqual(want);
       expect(await json.validate(text)).toEqual({ valid: true });
     }
-    // Outside a string a lone surrogate is a syntax error, for both.
-    expect(() => JSON.parse('[\ud800]')).toThrow(SyntaxError);
-    expect(await code(() => json.parse('[\ud800]'))).toBe('ERR_JSON_SYNTAX');
+    // Outside a string a lone surrogate is a syntax error, for both; so is one a backslash
+    // escapes (an odd run of them before it), but not after an escaped backslash.
+    for (const bad of ['[\ud800]', '"\\\ud800"', '"\\\\\\\ud800"']) {
+      expect(() => JSON.parse(bad)).toThrow(SyntaxError);
+      expect(await code(() => json.parse(bad))).toBe('ERR_JSON_SYNTAX');
+    }
+    expect(await json.parse('"\\\\\ud800"')).toBe(JSON.parse('"\\\\\ud800"'));
   });
 
   it('rejects a selector with a lone surrogate instead of matching U+FFFD', async () => {

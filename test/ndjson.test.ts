@@ -302,6 +302,29 @@ describe('ndjson options and odd inputs', () => {
     expect(got).toEqual(chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
   });
 
+  it('counts the backslashes before a lone surrogate across string chunks', async () => {
+    const run = async (chunks: string[]): Promise<unknown> => {
+      const out: unknown[] = [];
+      try {
+        for await (const b of ndjson.stream(chunks)) out.push(...b);
+      } catch (e) {
+        return (e as OffloopError).code;
+      }
+      return out;
+    };
+    const want = (chunks: string[]): unknown => {
+      try {
+        return chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      } catch {
+        return 'ERR_JSON_SYNTAX';
+      }
+    };
+    for (const chunks of [['"\\', '\ud800"\n'], ['"\\\\', '\ud800"\n'], ['"\\', '\\', '\ud800"\n'], ['"\\', Buffer.from('\\') as never, '\ud800"\n']]) {
+      expect(await run(chunks)).toEqual(want(chunks.map(String)));
+    }
+    expect(await run(['"\\', '\ud800"\n'])).toBe('ERR_JSON_SYNTAX');
+  });
+
   it('rejects a field path with a lone surrogate instead of matching U+FFFD', async () => {
     expect(await code(() => ndjson.columns('{}\n', { fields: { a: { path: '/\ud800', type: 'f64' } } }))).toBe('ERR_INVALID_ARG');
   });

@@ -21,19 +21,48 @@ export function toBytes(input: unknown, name = 'input'): Uint8Array {
   throw invalidArg(`${name} must be a Uint8Array, Buffer, ArrayBuffer or string, got ${got}`);
 }
 
-/** A UTF-16 code unit that is half of no pair. */
-const LONE_SURROGATE = /\p{Cs}/gu;
-
 /**
  * `text` with each lone surrogate written as a `\uXXXX` escape. UTF-8 cannot carry a lone
  * surrogate (`Buffer.from` would make it U+FFFD), but `JSON.parse` keeps one found inside a string,
- * and so does the parser for the escape; outside strings both are syntax errors. Byte offsets in
- * errors after such a surrogate are 3 larger than in the UTF-8 of the rest.
+ * and so does the parser for the escape; outside strings both are syntax errors. A surrogate that
+ * follows an odd run of backslashes is an invalid escape for `JSON.parse`; it is left alone (it
+ * becomes U+FFFD, still an invalid escape), not written as an escape the backslash would quote.
+ * `oddBackslashes`: the text before `text` (an earlier chunk) ended in an odd run of backslashes.
+ * Byte offsets in errors after an escaped surrogate are 3 larger than in the UTF-8 of the rest.
  */
-export function wellFormed(text: string): string {
-  return (text as unknown as { isWellFormed(): boolean }).isWellFormed()
-    ? text
-    : text.replace(LONE_SURROGATE, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+export function wellFormed(text: string, oddBackslashes = false): string {
+  if ((text as unknown as { isWellFormed(): boolean }).isWellFormed()) return text;
+  let out = '';
+  let from = 0;
+  let odd = oddBackslashes;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5c) {
+      odd = !odd;
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      if (c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        i++;
+      } else if (!odd) {
+        out += `${text.slice(from, i)}\\u${c.toString(16)}`;
+        from = i + 1;
+      }
+    }
+    odd = false;
+  }
+  return out + text.slice(from);
+}
+
+/** Whether `text` (or bytes) ends in an odd run of backslashes; `before`: the same for what came before it. */
+export function endsInOddBackslashes(text: string | Uint8Array, before: boolean): boolean {
+  let n = 0;
+  for (let i = text.length - 1; i >= 0; i--) {
+    const c = typeof text === 'string' ? text.charCodeAt(i) : text[i];
+    if (c !== 0x5c) return n % 2 === 1;
+    n++;
+  }
+  return before !== (n % 2 === 1);
 }
 
 /** A JSON Pointer string, which must not hold a lone surrogate (it could not be matched exactly). */

@@ -54,11 +54,15 @@ fn read_file(ctx: &JobCtx, path: &str) -> CoreResult<Vec<u8>> {
     let io = |e: std::io::Error| CoreError::new(ErrorCode::Io, format!("cannot read {path}: {e}"));
     let mut file = std::fs::File::open(path).map_err(io)?;
     let hint = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    let too_large = || CoreError::new(ErrorCode::Io, format!("cannot read {path}: larger than the 4 GiB a JSON input may have"));
+    if hint > json::structural::MAX_INPUT {
+        return Err(too_large());
+    }
     let mut bytes = Vec::with_capacity(hint.min(json::structural::MAX_INPUT) + 1);
     loop {
         ctx.checkpoint()?;
         if bytes.len() > json::structural::MAX_INPUT {
-            return Err(CoreError::new(ErrorCode::Io, format!("cannot read {path}: larger than the 4 GiB a JSON input may have")));
+            return Err(too_large());
         }
         let before = bytes.len();
         let read = (&mut file).take(STEP as u64).read_to_end(&mut bytes).map_err(io)?;

@@ -490,6 +490,7 @@ pub fn std<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<f64> {
 
 /// 2^k for `-1022 <= k <= 1023`, exactly.
 fn pow2(k: i32) -> f64 {
+    debug_assert!((-1022..=1023).contains(&k));
     f64::from_bits(((k + 1023) as u64) << 52)
 }
 
@@ -500,7 +501,7 @@ fn pow2(k: i32) -> f64 {
 /// the largest double, as numpy gives). NaNs and infinities in `x` keep the NaN.
 fn scaled_variance<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<(f64, i32)> {
     let v = variance_of(ctx, x, ddof)?;
-    if v.is_finite() {
+    if v.is_finite() || x.len() as f64 - ddof <= 0.0 {
         return Ok((v, 0));
     }
     let range = minmax(ctx, x)?;
@@ -512,7 +513,14 @@ fn scaled_variance<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<(
     // At most 1022, so that 2^-e is a normal number (the scaled values stay below 4).
     let e = (((largest.to_bits() >> 52) & 0x7ff) as i32 - 1023).min(1022);
     let down = pow2(-e);
-    let scaled: Vec<f64> = x.iter().map(|v| v.to_f64() * down).collect();
+    let mut scaled: Vec<f64> = Vec::new();
+    scaled
+        .try_reserve_exact(x.len())
+        .map_err(|_| crate::error::CoreError::invalid_arg("variance: no memory for the scaled copy its overflow needs"))?;
+    for chunk in x.chunks(BLOCK * BLOCKS_PER_TASK) {
+        ctx.checkpoint()?;
+        scaled.extend(chunk.iter().map(|v| v.to_f64() * down));
+    }
     Ok((variance_of(ctx, &scaled, ddof)?, e))
 }
 
