@@ -298,6 +298,9 @@ unsafe fn bins_block_avx512(bins: &Bins, keys: &[u64], out: &mut [u32]) {
 /// Keys per block in the count and scatter passes.
 const BLOCK: usize = 64;
 
+/// Blocks of `BLOCK` keys between two looks for an abort inside a pass (64 Ki elements).
+const CHECK_BLOCKS: usize = 1024;
+
 /// Pieces for the count and scatter passes: a few per pool thread, so one slowed thread leaves
 /// the others work to take (each piece keeps its own runs, so the result is the same).
 fn piece_len(ctx: &JobCtx, n: usize) -> usize {
@@ -405,6 +408,7 @@ fn stream_fence() {
 /// slot `phase` of a 64-byte line and `idst` at slot `phase` of a 32-byte half line.
 #[allow(clippy::too_many_arguments)]
 unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
+    ctx: &JobCtx,
     x: &[T],
     r: Range<usize>,
     bins: &Bins,
@@ -437,7 +441,14 @@ unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
     let mut bb = [0u32; BLOCK];
     let mut db = [0u16; BLOCK];
     let mut i = r.start;
+    let mut blocks = 0usize;
     while i < r.end {
+        blocks += 1;
+        if blocks % CHECK_BLOCKS == 0 && ctx.checkpoint().is_err() {
+            // Aborted: the runs are left unfinished, and the caller fails after the pass.
+            stream_fence();
+            return;
+        }
         let len = BLOCK.min(r.end - i);
         keys_block(&x[i..i + len], &mut kb[..len], wide);
         bins_block(bins, &kb[..len], &mut bb[..len], wide);
@@ -507,7 +518,12 @@ unsafe fn partition<T: SortKey, const IDX: bool>(
         let (mut kb, mut bb) = ([0u64; BLOCK], [0u32; BLOCK]);
         // The key `full_key` gives NaNs (an integer type's largest value has it too, harmlessly).
         let nan_key = u64::MAX >> (64 - T::KEY_BITS);
-        for block in x[r].chunks(BLOCK) {
+        for (bi, block) in x[r].chunks(BLOCK).enumerate() {
+            // A piece is up to an eighth of the input: look for an abort every 64 Ki elements
+            // (the caller checks again after the pass, so a piece cut short is never used).
+            if bi % CHECK_BLOCKS == CHECK_BLOCKS - 1 && ctx.checkpoint().is_err() {
+                break;
+            }
             let len = block.len();
             keys_block(block, &mut kb[..len], wide);
             if !IDX && kb[..len].contains(&nan_key) {
@@ -522,6 +538,7 @@ unsafe fn partition<T: SortKey, const IDX: bool>(
         }
         (h, nans)
     })?;
+    ctx.checkpoint()?;
     // Bins to buckets: each bin goes to the bucket its middle key falls in when the keys are cut
     // into `nb` equal runs in order (empty bins past the last key: the last bucket), so buckets
     // are even unless one bin alone holds more.
@@ -565,8 +582,10 @@ unsafe fn partition<T: SortKey, const IDX: bool>(
         // SAFETY: `offsets` gives each piece its own runs of positions, sized by its counts of
         // these same keys and covering 0..n exactly once over all pieces; buffers as the caller
         // guarantees.
-        unsafe { scatter_piece::<T, IDX>(x, r, &bins, wide, &bucket, &mut off, kdst, idst, phase) };
+        unsafe { scatter_piece::<T, IDX>(ctx, x, r, &bins, wide, &bucket, &mut off, kdst, idst, phase) };
     })?;
+    // A piece that stopped for an abort left its runs half written: fail before anyone reads them.
+    ctx.checkpoint()?;
     Ok((starts, nans))
 }
 
@@ -791,6 +810,10 @@ unsafe fn sort_buckets<const IDX: bool>(
     ctx.map_chunks(nb, group, |r| {
         let (mut tk, mut ti, mut count) = (Vec::new(), Vec::new(), LeafScratch::default());
         for d in r {
+            // Buckets are a few thousand keys: an abort is seen within one.
+            if ctx.checkpoint().is_err() {
+                return;
+            }
             let run = starts[d]..starts[d + 1];
             tk.resize(tk.len().max(run.len()), 0);
             if IDX {
@@ -802,7 +825,8 @@ unsafe fn sort_buckets<const IDX: bool>(
             emit(run.start, k);
         }
     })?;
-    Ok(())
+    // A group that stopped for an abort left buckets unsorted.
+    ctx.checkpoint()
 }
 
 /// `out` (of 8-byte values) seen as the u64 keys that the sort stages there.
