@@ -444,7 +444,7 @@ unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
     let mut blocks = 0usize;
     while i < r.end {
         blocks += 1;
-        if blocks % CHECK_BLOCKS == 0 && ctx.checkpoint().is_err() {
+        if blocks.is_multiple_of(CHECK_BLOCKS) && ctx.checkpoint().is_err() {
             // Aborted: the runs are left unfinished, and the caller fails after the pass.
             stream_fence();
             return;
