@@ -1071,6 +1071,49 @@ mod tests {
     }
 
     #[test]
+    fn sort_and_argsort_cancelled_mid_pass_fail_cleanly() {
+        // An abort lands inside a pass at any moment: the call either finished (and is right) or
+        // fails with Aborted; a piece cut short is never read.
+        let n = 1 << 21;
+        let h = |i: usize| (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
+        let x: Vec<f64> = (0..n).map(|i| h(i) as f64 * 1e-6 - 4e9).collect();
+        let mut want = x.clone();
+        want.sort_by(js_order);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let (mut aborted, mut finished) = (0, 0);
+        for delay_us in [0u64, 100, 300, 1000, 2000, 4000, 8000, 30_000] {
+            for argsorting in [false, true] {
+                let state = JobState::new();
+                assert!(state.start());
+                let mut out = vec![0.0; n];
+                let result = std::thread::scope(|s| {
+                    s.spawn(|| {
+                        std::thread::sleep(std::time::Duration::from_micros(delay_us));
+                        state.cancel();
+                    });
+                    let ctx = JobCtx::for_pool(&state);
+                    if argsorting {
+                        pool.install(|| argsort(&ctx, &x)).map(|idx| {
+                            assert!(idx.windows(2).all(|w| js_order(&x[w[0] as usize], &x[w[1] as usize]) != std::cmp::Ordering::Greater));
+                        })
+                    } else {
+                        pool.install(|| sort(&ctx, Some(&x), &mut out)).map(|()| assert!(out.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits())))
+                    }
+                });
+                match result {
+                    Ok(()) => finished += 1,
+                    Err(e) => {
+                        assert_eq!(e.code, crate::error::ErrorCode::Aborted);
+                        aborted += 1;
+                    }
+                }
+            }
+        }
+        // The first delays abort before any work is done, whatever the machine's speed.
+        assert!(aborted >= 2, "aborted {aborted}, finished {finished}");
+    }
+
+    #[test]
     fn sort_and_argsort_match_reference_on_awkward_inputs() {
         let n = 100_003;
         let h = |i: usize| (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11;
