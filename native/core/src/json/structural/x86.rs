@@ -28,7 +28,7 @@ pub(super) fn has_avx512() -> bool {
 /// `$name(ctx, input, range, scan, positions, check)`: blocks `range` with the classifier
 /// `$classify` compiled for `$features` (and the running UTF-8 check `$check`, if any).
 macro_rules! fill_with {
-    ($name:ident, $features:literal, $check:ty, $classify:ident, $push:ident, $has:ident) => {
+    ($name:ident, $features:literal, $check:ty, $classify:ident, $push:path, $has:ident) => {
         pub(super) fn $name(
             ctx: &JobCtx,
             input: &[u8],
@@ -70,14 +70,8 @@ macro_rules! fill_with {
     };
 }
 
-fill_with!(fill_avx2, "avx2,pclmulqdq,popcnt,bmi1,bmi2", utf8_x86::Avx2, classify_avx2, push_bits_scalar, has_avx2);
+fill_with!(fill_avx2, "avx2,pclmulqdq,popcnt,bmi1,bmi2", utf8_x86::Avx2, classify_avx2, super::push_bits, has_avx2);
 fill_with!(fill_avx512, "avx512f,avx512bw,avx2,pclmulqdq,popcnt,bmi1,bmi2", utf8_x86::Avx512, classify_avx512, push_bits_avx512, has_avx512);
-
-/// The portable writer, for the AVX2 entry point.
-#[inline(always)]
-fn push_bits_scalar(positions: &mut Vec<u32>, bits: u64, base: u32) {
-    super::push_bits(positions, bits, base)
-}
 
 /// Appends `base + i` for every set bit `i` of `bits`, in ascending order, as `push_bits` does,
 /// without a loop: each 16-bit quarter of the mask compresses the 16 positions it covers into the
