@@ -29,7 +29,7 @@ function toMinMax(raw: unknown): MinMax {
  * error bound of pairwise summation); same bits for any thread count or SIMD level.
  * `{ exact: true }`: the correctly rounded sum.
  */
-export function sum(x: FloatArray, options?: SumOptions): Promise<number> {
+export function sum(x: NumericArray, options?: SumOptions): Promise<number> {
   if (options?.exact === true) return reduceCall('exactSum', x, 0, options, estimateUs('exactSum', length(x)));
   return dispatch(
     options,
@@ -40,7 +40,7 @@ export function sum(x: FloatArray, options?: SumOptions): Promise<number> {
   );
 }
 
-export function sumSync(x: FloatArray, options?: { exact?: boolean }): number {
+export function sumSync(x: NumericArray, options?: { exact?: boolean }): number {
   if (options?.exact === true) return reduceSync('exactSum', x);
   return callNative(() => native.sumSync(x));
 }
@@ -129,8 +129,11 @@ export interface VarianceOptions extends CallOptions {
   ddof?: number;
 }
 
+/** `options.ddof` (default 0); ERR_INVALID_ARG for anything but a number (the binding checks its range). */
 function ddofOf(options: VarianceOptions | undefined): number {
-  return options?.ddof ?? 0;
+  const ddof = options?.ddof ?? 0;
+  if (typeof ddof !== 'number') throw invalidArg(`ddof must be a number, got ${typeof ddof}`);
+  return ddof;
 }
 
 /** Mean (NaN for an empty array). */
@@ -146,7 +149,7 @@ export function meanSync(x: NumericArray): number {
  * their mean, summed pairwise and combined by exact identities); NaN when `n <= ddof`.
  */
 export function variance(x: NumericArray, options?: VarianceOptions): Promise<number> {
-  return reduceCall('variance', x, ddofOf(options), options, estimateUs('variance', length(x)));
+  return guard(() => reduceCall('variance', x, ddofOf(options), options, estimateUs('variance', length(x))));
 }
 export function varianceSync(x: NumericArray, options?: { ddof?: number }): number {
   return reduceSync('variance', x, ddofOf(options));
@@ -154,7 +157,7 @@ export function varianceSync(x: NumericArray, options?: { ddof?: number }): numb
 
 /** Standard deviation: the square root of `variance`. */
 export function std(x: NumericArray, options?: VarianceOptions): Promise<number> {
-  return reduceCall('std', x, ddofOf(options), options, estimateUs('variance', length(x)));
+  return guard(() => reduceCall('std', x, ddofOf(options), options, estimateUs('variance', length(x))));
 }
 export function stdSync(x: NumericArray, options?: { ddof?: number }): number {
   return reduceSync('std', x, ddofOf(options));

@@ -207,6 +207,21 @@ function settleBatch(flat: unknown[]): void {
 native.init(settleBatch, defaultThreads);
 
 /**
+ * Whether `keep` (an input, or a list of them, or a list of lists) has a view over a resizable
+ * ArrayBuffer. A pool job borrows its inputs' memory, and `resize()` to a smaller length gives
+ * those pages back to the system under the pool thread (measured: a SIGSEGV of the whole process).
+ * A growable SharedArrayBuffer only grows, so its memory stays where it was.
+ */
+function hasResizable(keep: unknown, depth = 0): boolean {
+  if (ArrayBuffer.isView(keep)) return (keep.buffer as { resizable?: boolean }).resizable === true;
+  if (depth < 2 && Array.isArray(keep)) return keep.some((k) => hasResizable(k, depth + 1));
+  return false;
+}
+
+const RESIZABLE =
+  'an input is a view of a resizable ArrayBuffer, which could shrink under the pool thread: pass a fixed-length copy (x.slice()), or use the Sync form';
+
+/**
  * Queues a native job and returns its promise. `start(id, cancellable)` calls the binding's
  * `...Submit`; `keepAlive` holds the job's inputs until it settles; `convert` maps the raw result.
  */
@@ -220,6 +235,7 @@ export function offload<T>(
     return Promise.reject(invalidArg('options.signal must be an AbortSignal'));
   }
   if (signal?.aborted) return Promise.reject(abortError(signal));
+  if (hasResizable(keepAlive)) return Promise.reject(invalidArg(RESIZABLE));
   const id = (lastId = (lastId + 1) >>> 0);
   return new Promise<T>((resolve, reject) => {
     try {
@@ -269,6 +285,8 @@ export function dispatch<T>(
     return Promise.reject(invalidArg('options.signal must be an AbortSignal'));
   }
   if (signal?.aborted) return Promise.reject(abortError(signal));
+  // Checked whatever the mode, so an input that works small keeps working when it grows.
+  if (hasResizable(keepAlive)) return Promise.reject(invalidArg(RESIZABLE));
   if (mode === 'inline' || (mode === 'auto' && estimatedUs < settings.inlineThresholdUs)) {
     try {
       const value = callNative(inline);

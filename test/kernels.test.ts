@@ -107,6 +107,17 @@ describe('reductions', () => {
     expect(kernels.norm2Sync(new Float64Array([3e-200, 4e-200])) / 5e-200).toBeCloseTo(1, 12);
   });
 
+  it('sum of an Int32Array, on every path', async () => {
+    const x = Int32Array.from({ length: 100_003 }, (_, i) => ((i * 7919) % 20011) * 100_000 - 1_000_000_000);
+    let want = 0;
+    for (const v of x) want += v;
+    expect(Number.isSafeInteger(want)).toBe(true);
+    expect(kernels.sumSync(x)).toBe(want);
+    expect(await kernels.sum(x, { mode: 'pool' })).toBe(want);
+    expect(await kernels.sum(x, { mode: 'inline' })).toBe(want);
+    expect(await kernels.sum(x, { exact: true })).toBe(want);
+  });
+
   it('Int32Array for min, max, argmin, argmax, minmax', async () => {
     const x = Int32Array.from({ length: 10_001 }, (_, i) => ((i * 7919) % 20011) - 10000);
     expect(await kernels.min(x)).toBe(Math.min(...x));
@@ -300,6 +311,8 @@ describe('argument errors', () => {
   const cases: [string, () => Promise<unknown>][] = [
     ['mean of an Array', () => kernels.mean([1, 2] as never)],
     ['negative ddof', () => kernels.variance(x, { ddof: -1 })],
+    ['ddof a string, on the pool', () => kernels.variance(new Float64Array(1 << 20), { ddof: '1' as never, mode: 'pool' })],
+    ['ddof a boolean, std inline', () => kernels.std(x, { ddof: true as never, mode: 'inline' })],
     ['add with mismatched lengths', () => kernels.add(x, new Float64Array(7))],
     ['add with mixed types', () => kernels.add(x, new Float32Array(8) as never)],
     ['out too short', () => kernels.add(x, x, new Float64Array(7))],
@@ -325,6 +338,7 @@ describe('argument errors', () => {
   ];
   for (const [name, call] of cases) it(name, async () => void (await rejects(call)));
   it('in Sync variants too', () => {
+    expect(() => kernels.varianceSync(x, { ddof: '1' as never })).toThrowError(/ddof must be a number/);
     expect(() => kernels.addSync(x, new Float64Array(3))).toThrowError(OffloopError);
     expect(() => kernels.matmulSync(x, x, { m: 1, k: 1, n: 1 })).toThrowError(/expected m \* k/);
     expect(() => kernels.sortSync('x' as never)).toThrowError(OffloopError);
@@ -353,6 +367,38 @@ describe('results of calls on the JS thread', () => {
     expect(Number.isFinite(check)).toBe(true);
     expect(grownMb).toBeLessThan(400);
   }, 150_000);
+});
+
+describe('resizable ArrayBuffers', () => {
+  it('async calls reject views of them (a shrink would unmap memory under the pool); Sync twins take them', async () => {
+    // In a child: before the check, shrinking the buffer while the job ran killed the process.
+    const source = `
+      import { kernels, json, ndjson } from './lib/index.ts';
+      const ab = new ArrayBuffer(8 * 4e6, { maxByteLength: 8 * 4e6 });
+      const f = new Float64Array(ab);
+      f.fill(1);
+      const codes = [];
+      const code = async (p) => { try { await p(); codes.push('ok'); } catch (e) { codes.push(e.code); } };
+      await code(() => { const p = kernels.sum(f, { mode: 'pool' }); ab.resize(8); return p; });
+      ab.resize(8 * 4e6);
+      f.fill(1);
+      await code(() => kernels.sort(f, { inPlace: true, mode: 'pool' }));
+      await code(() => kernels.add(new Float64Array(4e6), new Float64Array(4e6), f));
+      await code(() => kernels.mean(f.subarray(0, 4), { mode: 'inline' }));
+      const bytes = new Uint8Array(new ArrayBuffer(4, { maxByteLength: 64 }));
+      bytes.set([91, 49, 93, 32]);
+      await code(() => json.parse(bytes));
+      await code(() => json.parseMany([Buffer.from('1'), bytes]));
+      await code(() => ndjson.parse(bytes));
+      console.log(JSON.stringify({ codes, sync: kernels.sumSync(f), parsed: json.parseSync(bytes) }));
+    `;
+    const r = await runChild(source, {}, 60_000);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { codes: string[]; sync: number; parsed: unknown };
+    expect(out.codes).toEqual(Array(7).fill('ERR_INVALID_ARG'));
+    expect(out.sync).toBe(4e6);
+    expect(out.parsed).toEqual([1]);
+  }, 90_000);
 });
 
 describe('determinism across processes, pool sizes and SIMD levels', () => {

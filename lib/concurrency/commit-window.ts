@@ -1,6 +1,6 @@
 /** `CommitWindow`: Kafka-style offset tracking with out-of-order completion and backpressure. */
 import { abortError, invalidArg } from '../errors.js';
-import { checkConcurrency } from './shared.js';
+import { checkConcurrency, checkSignal } from './shared.js';
 import { OffsetRing } from './ring.js';
 
 export interface CommitWindowOptions {
@@ -82,7 +82,7 @@ export class CommitWindow {
       const after = this.#lastBegun === Number.NEGATIVE_INFINITY ? '' : ` and greater than the last begun (${this.#lastBegun})`;
       throw invalidArg(`offset ${String(offset)} must be an integer >= ${this.#committable}${after}`);
     }
-    const { signal } = options;
+    const signal = checkSignal(options.signal);
     if (signal?.aborted) throw abortError(signal);
     this.#lastBegun = offset;
     if (this.#waiters.length === 0 && this.#unfinished() < this.maxInFlight) {

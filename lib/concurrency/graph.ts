@@ -1,6 +1,6 @@
 /** `TaskGraph`: run named tasks once each, as soon as their dependencies are done, with bounded concurrency. */
 import { abortError, invalidArg } from '../errors.js';
-import { checkConcurrency, onAbort } from './shared.js';
+import { checkConcurrency, checkSignal, onAbort } from './shared.js';
 
 /** A task's body: gets its dependencies' results keyed by dependency name. */
 export type GraphTaskFn = (
@@ -77,8 +77,9 @@ export class TaskGraph {
    */
   async run(options: TaskGraphRunOptions = {}): Promise<TaskGraphResult> {
     const concurrency = checkConcurrency(options.concurrency ?? Number.POSITIVE_INFINITY, 'concurrency', true);
+    const signal = checkSignal(options.signal);
     this.#validate();
-    return new GraphRun([...this.#tasks.values()], concurrency, options.signal).start();
+    return new GraphRun([...this.#tasks.values()], concurrency, signal).start();
   }
 
   #validate(): void {

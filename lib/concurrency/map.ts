@@ -1,6 +1,6 @@
 /** `mapConcurrent`: a bounded, lazy, abortable concurrent map over any (async) iterable. */
 import { abortError, invalidArg } from '../errors.js';
-import { checkConcurrency, onAbort, openSource, type Source } from './shared.js';
+import { checkConcurrency, checkSignal, onAbort, openSource, type Source } from './shared.js';
 
 export interface MapConcurrentOptions {
   /** Most calls of `fn` in flight at once: an integer >= 1. */
@@ -31,8 +31,8 @@ export type MapFn<T, R> = (item: T, context: TaskContext) => R | PromiseLike<R>;
  *   `return()` (unless the source itself threw), then throws that first error. Later errors are dropped.
  * - Stopping early (`break`, or calling `return()`) cleans up the same way, without throwing.
  *
- * Throws ERR_INVALID_ARG at once when `concurrency` is not an integer >= 1, `fn` is not a function or
- * `source` is not iterable.
+ * Throws ERR_INVALID_ARG at once when `concurrency` is not an integer >= 1, `fn` is not a function,
+ * `signal` is not an AbortSignal or `source` is not iterable.
  */
 export function mapConcurrent<T, R>(
   source: Source<T>,
@@ -41,8 +41,9 @@ export function mapConcurrent<T, R>(
 ): AsyncIterableIterator<Awaited<R>> {
   const concurrency = checkConcurrency(options?.concurrency);
   if (typeof fn !== 'function') throw invalidArg('fn must be a function');
+  const signal = checkSignal(options.signal);
   const iterator = openSource(source);
-  return run(iterator, fn, concurrency, options.ordered ?? true, options.signal);
+  return run(iterator, fn, concurrency, options.ordered ?? true, signal);
 }
 
 async function* run<T, R>(

@@ -13,6 +13,12 @@ export function checkConcurrency(value: unknown, name = 'concurrency', allowInfi
   return value;
 }
 
+/** Throws ERR_INVALID_ARG unless `signal` is undefined or an AbortSignal. */
+export function checkSignal(signal: unknown, name = 'options.signal'): AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg(`${name} must be an AbortSignal`);
+  return signal;
+}
+
 /** Opens an iterator over `source`, async or not, so callers see a single async shape. */
 export function openSource<T>(source: Source<T>): AsyncIterator<T> {
   if (source == null) throw invalidArg('source must be an iterable or an async iterable');
@@ -21,9 +27,24 @@ export function openSource<T>(source: Source<T>): AsyncIterator<T> {
   const syncIt = (source as Iterable<T>)[Symbol.iterator];
   if (typeof syncIt !== 'function') throw invalidArg('source must be an iterable or an async iterable');
   const it = syncIt.call(source);
-  // Wrapped so a synchronous throw from the source becomes a rejection like an async source's.
+  // Wrapped so a synchronous throw from the source becomes a rejection like an async source's, and
+  // each value is awaited as `for await` does over a sync iterable: a promise in the source gives
+  // its value, and a rejected one fails the walk (after closing the source, as `for await` does).
   return {
-    next: async () => it.next(),
+    next: async () => {
+      const r = it.next();
+      if (r.done) return r;
+      try {
+        return { done: false, value: await r.value };
+      } catch (error) {
+        try {
+          it.return?.();
+        } catch {
+          // The rejection is the error to report.
+        }
+        throw error;
+      }
+    },
     return: async (value?: unknown) => (it.return ? it.return(value) : { done: true, value: undefined as never }),
   };
 }

@@ -185,6 +185,7 @@ describe('CommitWindow', () => {
     await w.begin(10);
     await expect(w.begin(10)).rejects.toEqual(invalid);
     await expect(w.begin(10.5)).rejects.toEqual(invalid);
+    await expect(w.begin(11, { signal: {} as never })).rejects.toEqual(invalid);
     expect(() => w.succeed(11)).toThrow(invalid);
     expect(() => w.retry(10)).toThrow(invalid);
     expect(() => w.skip(10)).toThrow(invalid);

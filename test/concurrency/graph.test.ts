@@ -103,6 +103,10 @@ describe('TaskGraph', () => {
       expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
     );
     await expect(new TaskGraph().run({ concurrency: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    let ran = false;
+    const g2 = new TaskGraph().add('a', () => (ran = true));
+    await expect(g2.run({ signal: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: 'options.signal must be an AbortSignal' });
+    expect(ran).toBe(false);
   });
 
   it('an empty graph resolves at once', async () => {

@@ -206,4 +206,35 @@ describe('mapConcurrent', () => {
       expect(() => mapConcurrent([1], (x) => x, { concurrency: c })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
     }
   });
+
+  it('validates signal with ERR_INVALID_ARG, before touching the source', () => {
+    let opened = false;
+    const source = { [Symbol.iterator]: () => ((opened = true), [1][Symbol.iterator]()) };
+    for (const signal of [{}, 'abort', null]) {
+      expect(() => mapConcurrent(source, (x) => x, { concurrency: 1, signal: signal as never })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARG', message: 'options.signal must be an AbortSignal' }),
+      );
+    }
+    expect(opened).toBe(false);
+  });
+
+  it('awaits the values of a sync iterable as for await does', async () => {
+    const seen: unknown[] = [];
+    const out = await collect(mapConcurrent([Promise.resolve(1), 2, Promise.resolve(3)], (x) => (seen.push(x), x), { concurrency: 2 }));
+    expect(out).toEqual([1, 2, 3]);
+    expect(seen.sort()).toEqual([1, 2, 3]);
+    // A rejected promise in the source fails the map with its reason and closes the source.
+    let closed = false;
+    function* gen() {
+      try {
+        yield 1;
+        yield Promise.reject(new Error('bad item'));
+        yield 3;
+      } finally {
+        closed = true;
+      }
+    }
+    await expect(collect(mapConcurrent(gen(), (x) => x, { concurrency: 1 }))).rejects.toThrow('bad item');
+    expect(closed).toBe(true);
+  });
 });

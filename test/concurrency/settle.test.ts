@@ -65,5 +65,6 @@ describe('settle', () => {
 
   it('validates concurrency', async () => {
     await expect(settle([1], (x) => x, { concurrency: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    await expect(settle([1], (x) => x, { concurrency: 1, signal: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
 });

@@ -10,12 +10,16 @@ use offloop_core::error::CoreResult;
 use offloop_core::kernels;
 use offloop_core::runtime::{run_catching, JobCtx};
 
-fn sum_job(x: &FloatArray, ctx: &JobCtx) -> CoreResult<JsOutput> {
-    let v = match x {
-        FloatArray::F64(b) => kernels::sum(ctx, b.as_slice())?,
-        FloatArray::F32(b) => kernels::sum(ctx, b.as_slice())?,
-    };
-    Ok(JsOutput::Number(v))
+fn sum_job(x: &AnyArray, ctx: &JobCtx) -> CoreResult<JsOutput> {
+    Ok(JsOutput::Number(sum_any(ctx, x)?))
+}
+
+fn sum_any(ctx: &JobCtx, x: &AnyArray) -> CoreResult<f64> {
+    match x {
+        AnyArray::F64(b) => kernels::sum(ctx, b.as_slice()),
+        AnyArray::F32(b) => kernels::sum(ctx, b.as_slice()),
+        AnyArray::I32(b) => kernels::sum(ctx, b.as_slice()),
+    }
 }
 
 fn dot_job(x: &FloatArray, y: &FloatArray, ctx: &JobCtx) -> CoreResult<JsOutput> {
@@ -60,20 +64,16 @@ fn pair(out: JsOutput) -> Vec<f64> {
 
 #[napi]
 pub fn sum_submit(env: Env, id: u32, x: Unknown, cancellable: bool) -> napi::Result<()> {
-    let x = float_array(&env, &x, "x")?;
+    let x = any_array(&env, &x, "x", true)?;
     submit(&env, id, cancellable, move |ctx| sum_job(&x, ctx))
 }
 
 /// Raw callback body (see `fast.rs`).
 pub(crate) fn sum_sync(env: &Env, x: &Unknown) -> napi::Result<f64> {
-    let x = float_array(env, x, "x")?;
+    let x = any_array(env, x, "x", true)?;
     let ctx = JobCtx::inline();
     // The f64 itself, not a `JsOutput` (see `reduce_number_sync`).
-    run_catching(|| match &x {
-        FloatArray::F64(b) => kernels::sum(&ctx, b.as_slice()),
-        FloatArray::F32(b) => kernels::sum(&ctx, b.as_slice()),
-    })
-    .map_err(to_napi)
+    run_catching(|| sum_any(&ctx, &x)).map_err(to_napi)
 }
 
 #[napi]
