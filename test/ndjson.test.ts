@@ -161,6 +161,52 @@ describe('ndjson.stream', () => {
     expect(pulled).toBeLessThanOrEqual(4);
     await it.return?.(undefined);
   });
+
+  it('an abort rejects at once while the source is silent, and the source is closed after', async () => {
+    let closed = false;
+    async function* silent(): AsyncGenerator<Buffer> {
+      try {
+        yield Buffer.from('{"a":1}\n');
+        await new Promise((r) => setTimeout(r, 1500));
+        yield Buffer.from('{"a":2}\n');
+      } finally {
+        closed = true;
+      }
+    }
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    const t0 = performance.now();
+    const got: unknown[] = [];
+    await expect(
+      (async () => {
+        for await (const records of ndjson.stream(silent(), { signal: ac.signal })) got.push(...records);
+      })(),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(got).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1700));
+    expect(closed).toBe(true);
+    // An already-aborted signal rejects even for an empty source.
+    await expect(
+      (async () => {
+        for await (const _ of ndjson.stream([], { signal: AbortSignal.abort() })) void _;
+      })(),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('a long line in many chunks costs linear time', async () => {
+    const line = JSON.stringify({ s: 'y'.repeat(16 << 20) }) + '\n';
+    const bytes = Buffer.from(line);
+    const chunks = function* () {
+      for (let i = 0; i < bytes.length; i += 16 << 10) yield bytes.subarray(i, i + (16 << 10));
+    };
+    const t0 = performance.now();
+    const out: unknown[] = [];
+    for await (const records of ndjson.stream(chunks())) out.push(...records);
+    // Joining the partial line chunk by chunk copied about 8 GB here (several seconds).
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(out).toEqual([JSON.parse(line)]);
+  });
 });
 
 describe('ndjson.columns', () => {

@@ -29,6 +29,7 @@ export type MapFn<T, R> = (item: T, context: TaskContext) => R | PromiseLike<R>;
  * - On the first failure (a rejected `fn`, a throwing source, or the caller's abort) it stops pulling,
  *   aborts every in-flight call's signal, waits for those calls to settle, calls the source iterator's
  *   `return()` (unless the source itself threw), then throws that first error. Later errors are dropped.
+ *   A pull the source has not answered yet is not waited for: `return()` follows it in the background.
  * - Stopping early (`break`, or calling `return()`) cleans up the same way, without throwing.
  *
  * Throws ERR_INVALID_ARG at once when `concurrency` is not an integer >= 1, `fn` is not a function,
@@ -144,9 +145,18 @@ async function* run<T, R>(
     stopListening();
     // An early stop has no error of its own; abort with an AbortError so `fn` sees why.
     if (!controller.signal.aborted) controller.abort(abortError());
-    await pulling;
     await Promise.allSettled(inFlight);
-    if (!exhausted && !sourceThrew) {
+    const pull = pulling;
+    if (pull) {
+      // The source is still working on an item. Waiting for it would tie the stop to the source's
+      // pace (a consumer that waits for new messages could hold an abort forever), so nothing more is
+      // taken from it and its return() is called, in the background, once that pull settles.
+      void pull
+        .then(() => {
+          if (!exhausted && !sourceThrew) return iterator.return?.();
+        })
+        .catch(() => {});
+    } else if (!exhausted && !sourceThrew) {
       try {
         await iterator.return?.();
       } catch (error) {

@@ -218,6 +218,36 @@ describe('mapConcurrent', () => {
     expect(opened).toBe(false);
   });
 
+  it('an abort or a break does not wait for a source that is slow to give its next item', async () => {
+    for (const stop of ['abort', 'break'] as const) {
+      let returned = false;
+      async function* slow() {
+        try {
+          yield 1;
+          await sleep(1500);
+          yield 2;
+        } finally {
+          returned = true;
+        }
+      }
+      const ac = new AbortController();
+      const t0 = performance.now();
+      const run = (async () => {
+        for await (const v of mapConcurrent(slow(), (x) => x, { concurrency: 2, signal: ac.signal })) {
+          expect(v).toBe(1);
+          if (stop === 'break') break;
+          setTimeout(() => ac.abort(), 50);
+        }
+      })();
+      if (stop === 'abort') await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+      else await run;
+      expect(performance.now() - t0).toBeLessThan(1000);
+      // return() comes once the pending pull has settled.
+      await sleep(1700);
+      expect(returned).toBe(true);
+    }
+  });
+
   it('awaits the values of a sync iterable as for await does', async () => {
     const seen: unknown[] = [];
     const out = await collect(mapConcurrent([Promise.resolve(1), 2, Promise.resolve(3)], (x) => (seen.push(x), x), { concurrency: 2 }));
