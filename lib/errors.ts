@@ -14,7 +14,7 @@ export interface OffloopErrorDetails {
   offset?: number;
   /** 1-based line of a parse error. */
   line?: number;
-  /** 1-based column (in bytes) of a parse error. */
+  /** 1-based column of a parse error, counted in characters (code points) of its line. */
   column?: number;
   /** A short piece of the input around a parse error. */
   excerpt?: string;

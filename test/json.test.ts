@@ -68,6 +68,18 @@ describe.runIf(hasCorpus)('corpus files deep-equal JSON.parse', () => {
     expect(isDeepStrictEqual(await json.parseFile(path), JSON.parse(corpus('json/citm_catalog.json').toString()))).toBe(true);
     const err = await json.parseFile(join(dir, 'missing.json')).catch((e: unknown) => e);
     expect((err as OffloopError).code).toBe('ERR_IO');
+    // Parse errors carry the same position and excerpt as json.parse of the same bytes.
+    for (const bad of ['{"a": [1, 2, x]}', `${'['.repeat(10)}\n  "été", tru ${' 0,'.repeat(40)}`, '[1,', 'nul']) {
+      const file = join(dir, 'bad.json');
+      writeFileSync(file, bad);
+      const fromFile = (await json.parseFile(file).catch((e: unknown) => e)) as OffloopError;
+      const fromText = (await json.parse(bad).catch((e: unknown) => e)) as OffloopError;
+      expect(fromFile).toBeInstanceOf(OffloopError);
+      expect(fromFile.excerpt).toBeDefined();
+      expect([fromFile.code, fromFile.offset, fromFile.line, fromFile.column, fromFile.excerpt]).toEqual([
+        fromText.code, fromText.offset, fromText.line, fromText.column, fromText.excerpt,
+      ]);
+    }
   });
 
   it('gives the same values with OFFLOOP_SIMD=scalar, through parse, parseMany and ndjson.*', async () => {

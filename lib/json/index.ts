@@ -7,7 +7,8 @@ import { callNative, dispatch, errorFromTuple, offload, type CallOptions, type N
 import { OffloopError, invalidArg } from '../errors.js';
 import { estimateUs } from '../cost.js';
 import { buildValue, buildValues, buildValuesSync } from './build.js';
-import { pointerText, toBytes, withExcerpt, type JsonInput } from './input.js';
+import { EXCERPT_RADIUS, excerptText, pointerText, toBytes, withExcerpt, type JsonInput } from './input.js';
+import { open } from 'node:fs/promises';
 import type { Tape } from './tape.js';
 
 export type { JsonInput } from './input.js';
@@ -77,8 +78,42 @@ export function parseSync(input: JsonInput, options?: Pick<JsonOptions, 'maxDept
 export async function parseFile(path: string, options?: JsonOptions): Promise<unknown> {
   if (typeof path !== 'string' || path.length === 0) throw invalidArg('path must be a non-empty string');
   const depth = maxDepthOf(options);
-  const tape = await offload<Tape>((id, c) => native.jsonParseFileSubmit(id, path, depth, c), undefined, options?.signal);
+  let tape: Tape;
+  try {
+    tape = await offload<Tape>((id, c) => native.jsonParseFileSubmit(id, path, depth, c), undefined, options?.signal);
+  } catch (err) {
+    throw await withFileExcerpt(err, path);
+  }
   return buildValue(tape, options?.signal);
+}
+
+/**
+ * A parse error of `parseFile` with the excerpt every other entry point gives: the file's bytes
+ * never came to JS, so the few around the error are read now (the error as it is if that fails).
+ */
+async function withFileExcerpt(err: unknown, path: string): Promise<unknown> {
+  if (!(err instanceof OffloopError) || err.offset === undefined || err.excerpt !== undefined) return err;
+  try {
+    const file = await open(path, 'r');
+    try {
+      const start = Math.max(0, err.offset - EXCERPT_RADIUS);
+      const end = err.offset + EXCERPT_RADIUS;
+      // One byte past the excerpt tells whether the file goes on.
+      const window = Buffer.alloc(end - start + 1);
+      const { bytesRead } = await file.read(window, 0, window.length, start);
+      const shown = Math.min(bytesRead, end - start);
+      return new OffloopError(err.code, err.message, {
+        offset: err.offset,
+        line: err.line,
+        column: err.column,
+        excerpt: excerptText(window.subarray(0, shown), start > 0, bytesRead > shown),
+      });
+    } finally {
+      await file.close();
+    }
+  } catch {
+    return err;
+  }
 }
 
 export type ValidateResult = { valid: true } | { valid: false; error: OffloopError };

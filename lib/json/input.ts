@@ -84,13 +84,21 @@ function isDetached(buffer: ArrayBuffer): boolean {
 }
 
 /** A short, printable piece of `bytes` around `offset`. */
-export function excerptAt(bytes: Uint8Array, offset: number, radius = 24): string {
+export function excerptAt(bytes: Uint8Array, offset: number, radius = EXCERPT_RADIUS): string {
   const start = Math.max(0, offset - radius);
   const end = Math.min(bytes.length, offset + radius);
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start)
+  return excerptText(bytes.subarray(start, end), start > 0, end < bytes.length);
+}
+
+/** Bytes each side of an error's offset that its excerpt shows. */
+export const EXCERPT_RADIUS = 24;
+
+/** An excerpt of `window`, with an ellipsis on each side where the input goes on. */
+export function excerptText(window: Uint8Array, before: boolean, after: boolean): string {
+  const text = Buffer.from(window.buffer, window.byteOffset, window.length)
     .toString('utf8')
     .replace(/[\u0000-\u001f]/g, ' ');
-  return `${start > 0 ? '…' : ''}${text}${end < bytes.length ? '…' : ''}`;
+  return `${before ? '…' : ''}${text}${after ? '…' : ''}`;
 }
 
 /** Adds an input excerpt to a parse error that has a position. */
