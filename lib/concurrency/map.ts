@@ -47,6 +47,17 @@ export function mapConcurrent<T, R>(
   return run(iterator, fn, concurrency, options.ordered ?? true, signal);
 }
 
+/**
+ * `iterator.next()` as a promise of a well-formed result: a synchronous throw becomes a rejection
+ * and a result that is not an object a TypeError (as `for await` gives), so each is a failing
+ * source rather than an unhandled rejection or an endless pull.
+ */
+async function pullOne<T>(iterator: AsyncIterator<T>): Promise<IteratorResult<T>> {
+  const r: unknown = await iterator.next();
+  if (r === null || typeof r !== 'object') throw new TypeError(`Iterator result ${String(r)} is not an object`);
+  return r as IteratorResult<T>;
+}
+
 async function* run<T, R>(
   iterator: AsyncIterator<T>,
   fn: MapFn<T, R>,
@@ -102,7 +113,7 @@ async function* run<T, R>(
   const pump = (): void => {
     if (pulling || exhausted || failure || closed) return;
     if (inFlight.size + buffered() >= concurrency) return;
-    pulling = iterator.next().then(
+    pulling = pullOne(iterator).then(
       (r) => {
         pulling = undefined;
         if (r.done) exhausted = true;

@@ -33,6 +33,7 @@ export function openSource<T>(source: Source<T>): AsyncIterator<T> {
   return {
     next: async () => {
       const r = it.next();
+      if (r === null || typeof r !== 'object') throw new TypeError(`Iterator result ${String(r)} is not an object`);
       if (r.done) return r;
       try {
         return { done: false, value: await r.value };

@@ -248,6 +248,29 @@ describe('mapConcurrent', () => {
     }
   });
 
+  it('a source whose next() throws or gives a non-object fails the map with that error', async () => {
+    const throwsOn = (k: number): AsyncIterable<number> => ({
+      [Symbol.asyncIterator]() {
+        let i = 0;
+        return {
+          next(): Promise<IteratorResult<number>> {
+            if (++i === k) throw new Error(`next ${k} threw`);
+            return Promise.resolve(i > 6 ? { done: true, value: undefined } : { done: false, value: i });
+          },
+        };
+      },
+    });
+    await expect(collect(mapConcurrent(throwsOn(3), (x) => x, { concurrency: 2 }))).rejects.toThrow('next 3 threw');
+    const gives = (v: unknown, sync: boolean) => ({
+      [sync ? Symbol.iterator : Symbol.asyncIterator]: () => ({ next: () => (sync ? v : Promise.resolve(v)) }),
+    });
+    for (const sync of [false, true]) {
+      for (const v of [undefined, 42]) {
+        await expect(collect(mapConcurrent(gives(v, sync) as never, (x) => x, { concurrency: 2 }))).rejects.toThrow(TypeError);
+      }
+    }
+  });
+
   it('awaits the values of a sync iterable as for await does', async () => {
     const seen: unknown[] = [];
     const out = await collect(mapConcurrent([Promise.resolve(1), 2, Promise.resolve(3)], (x) => (seen.push(x), x), { concurrency: 2 }));
