@@ -6,7 +6,7 @@
 
 use super::document::Scratch;
 use super::error::Failure;
-use super::ndjson::{self, parse_line, Lines, CHUNK};
+use super::ndjson::{self, parse_line, Lines};
 use super::tape::{Tape, TapeBuilder};
 use super::{utf8, ParseOptions};
 use crate::error::{CoreError, CoreResult, Position};
@@ -58,9 +58,8 @@ pub(crate) fn line_error(failure: Failure, line: ndjson::Line) -> CoreError {
 /// Parses every non-blank line of `input` under the `bad` policy, in parallel over line-aligned
 /// chunks when `ctx` may fan out.
 pub fn parse_batch(ctx: &JobCtx, input: &[u8], opts: ParseOptions, bad: BadLine) -> CoreResult<Batch> {
-    let chunks = ctx.map_chunks(input.len(), CHUNK, |nominal| -> CoreResult<ChunkOut> {
-        let range = ndjson::chunk_bounds(input, nominal);
-        let first_line = 1 + memchr::memchr_iter(b'\n', &input[..range.start]).count();
+    let chunks = ndjson::map_ranges(ctx, &ndjson::numbered_line_chunks(input), |(range, first_line)| -> CoreResult<ChunkOut> {
+        let (range, first_line) = (range.clone(), *first_line);
         let mut scratch = Scratch::default();
         let mut builder = TapeBuilder::default();
         let mut out = ChunkOut { tape: Tape::default(), records: 0, errors: Vec::new() };

@@ -101,8 +101,8 @@ pub fn columns_with(
             }
         })?,
         BadLine::Skip | BadLine::Collect => {
-            let per_chunk = ctx.map_chunks(input.len(), ndjson::CHUNK, |nominal| {
-                let range = ndjson::chunk_bounds(input, nominal);
+            let per_chunk = ndjson::map_ranges(ctx, &ndjson::line_chunks(input), |range| {
+                let range = range.clone();
                 let mut scratch = Scratch::default();
                 match chunk_at_once(ctx, &input[range.clone()], &trie, fields, opts, &mut scratch) {
                     Ok(Some(out)) => Ok((out, Vec::new())),

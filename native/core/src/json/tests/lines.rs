@@ -284,3 +284,77 @@ proptest::proptest! {
 fn pointer_text(p: &Pointer) -> String {
     p.steps.iter().map(|s| format!("/{}", s.key.replace('~', "~0").replace('/', "~1"))).collect()
 }
+
+/// The chunk ranges as each nominal chunk found them on its own before `line_chunks` (the
+/// reference: the same ranges, at a cost quadratic in the length of a line).
+fn chunk_bounds_one_by_one(input: &[u8]) -> Vec<std::ops::Range<usize>> {
+    use crate::json::ndjson::CHUNK;
+    let start_at = |at: usize| -> usize {
+        if at == 0 {
+            0
+        } else if at >= input.len() {
+            input.len()
+        } else {
+            memchr::memchr(b'\n', &input[at - 1..]).map_or(input.len(), |i| at + i)
+        }
+    };
+    let bom = if input.starts_with(&[0xef, 0xbb, 0xbf]) { 3 } else { 0 };
+    (0..input.len().div_ceil(CHUNK))
+        .map(|k| {
+            let start = start_at(k * CHUNK).max(bom);
+            start..start_at(((k + 1) * CHUNK).min(input.len())).max(start)
+        })
+        .collect()
+}
+
+#[test]
+fn json_line_chunks_match_per_chunk_search_and_long_lines_parse() {
+    use crate::json::ndjson::{line_chunks, numbered_line_chunks, CHUNK};
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for case in 0..40 {
+        let mut input = Vec::new();
+        if case % 5 == 0 {
+            input.extend_from_slice(&[0xef, 0xbb, 0xbf]);
+        }
+        while input.len() < 6 * CHUNK {
+            // Mostly short lines, some a few chunks long, exactly at boundaries now and then.
+            let len = match next() % 10 {
+                0 => CHUNK * (1 + (next() % 3) as usize) + (next() % 5) as usize,
+                1 => CHUNK - (input.len() % CHUNK) - 1,
+                _ => (next() % 200) as usize,
+            };
+            input.push(b'"');
+            input.extend(std::iter::repeat_n(b'x', len));
+            input.extend_from_slice(if next() % 4 == 0 { b"\"\r\n" } else { b"\"\n" });
+        }
+        if case % 3 == 0 {
+            input.pop();
+        }
+        let got = line_chunks(&input);
+        assert_eq!(got, chunk_bounds_one_by_one(&input), "case {case}");
+        for (r, first) in numbered_line_chunks(&input) {
+            assert_eq!(first, 1 + input[..r.start].iter().filter(|&&b| b == b'\n').count());
+        }
+        let covered: usize = got.iter().map(|r| r.len()).sum();
+        assert_eq!(covered, input.len() - if case % 5 == 0 { 3 } else { 0 });
+    }
+    // One line of 8 MiB: one record, on the pool and inline alike.
+    let mut line = b"{\"s\":\"".to_vec();
+    line.extend(std::iter::repeat_n(b'y', 8 << 20));
+    line.extend_from_slice(b"\"}\n");
+    for pooled_run in [false, true] {
+        let tape = if pooled_run {
+            pooled(|ctx| parse_lines(ctx, &line, ParseOptions::default()))
+        } else {
+            parse_lines(&JobCtx::inline(), &line, ParseOptions::default())
+        }
+        .expect("parses");
+        assert_eq!(tape.counts[0], 1);
+    }
+}
