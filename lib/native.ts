@@ -77,7 +77,7 @@ export interface NativeBinding {
   jsonSelectSubmit(id: number, bytes: Uint8Array, pointers: string[], maxDepth: number, cancellable: boolean): void;
   jsonSelectSync(bytes: Uint8Array, pointers: string[], maxDepth: number): Tape;
   jsonParseManySubmit(id: number, inputs: Uint8Array[], maxDepth: number, cancellable: boolean): void;
-  ndjsonParseSubmit(id: number, bytes: Uint8Array, onError: number, maxDepth: number, cancellable: boolean): void;
+  ndjsonParseSubmit(id: number, bytes: Uint8Array, onError: number, maxDepth: number, continued: boolean, cancellable: boolean): void;
   ndjsonColumnsSubmit(
     id: number,
     bytes: Uint8Array,

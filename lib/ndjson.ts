@@ -47,9 +47,10 @@ interface NativeBatch {
   lines: number;
 }
 
-function submitBatch(bytes: Uint8Array, mode: OnError, depth: number, signal?: AbortSignal): Promise<NativeBatch> {
+/** `continued`: a later batch of a stream (its first bytes do not start the text: no BOM is skipped). */
+function submitBatch(bytes: Uint8Array, mode: OnError, depth: number, signal?: AbortSignal, continued = false): Promise<NativeBatch> {
   return offload<NativeBatch>(
-    (id, c) => native.ndjsonParseSubmit(id, bytes, ON_ERROR[mode], depth, c),
+    (id, c) => native.ndjsonParseSubmit(id, bytes, ON_ERROR[mode], depth, continued, c),
     bytes,
     signal,
   );
@@ -155,13 +156,20 @@ const gate = {
 type GatedBatch = { bytes: Uint8Array; batch: NativeBatch; error?: undefined } | { bytes: Uint8Array; batch?: undefined; error: unknown };
 
 /** A batch parsed once it gets a slot of the gate; its bytes are gathered then. Never rejects. */
-async function gatedBatch(parts: Uint8Array[], total: number, mode: OnError, depth: number, signal: AbortSignal | undefined): Promise<GatedBatch> {
+async function gatedBatch(
+  parts: Uint8Array[],
+  total: number,
+  mode: OnError,
+  depth: number,
+  signal: AbortSignal | undefined,
+  continued: boolean,
+): Promise<GatedBatch> {
   const wait = gate.acquire();
   if (wait) await wait;
   let bytes: Uint8Array = new Uint8Array(0);
   try {
     bytes = concat(parts, total);
-    return { bytes, batch: await submitBatch(bytes, mode, depth, signal) };
+    return { bytes, batch: await submitBatch(bytes, mode, depth, signal, continued) };
   } catch (error) {
     return { bytes, error };
   } finally {
@@ -207,9 +215,10 @@ export async function* stream(
     tailBytes = 0;
   };
 
+  let submitted = 0;
   const submit = (batchParts: Uint8Array[], total: number): void => {
     // A failed batch settles with its error, which is thrown when the batch's turn comes.
-    inFlight.push(gatedBatch(batchParts, total, mode, depth, signal));
+    inFlight.push(gatedBatch(batchParts, total, mode, depth, signal, submitted++ > 0));
   };
   // The oldest batch's records, in arrays of at most `maxRecords`. With many streams, what each
   // consumer holds while it waits for its next array is what every scavenge has to copy: a heap

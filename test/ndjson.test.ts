@@ -194,6 +194,24 @@ describe('ndjson.stream', () => {
     ).rejects.toMatchObject({ name: 'AbortError' });
   });
 
+  it('skips a byte-order mark only at the start of the stream, whatever the batching', async () => {
+    const text = '\ufeff{"a":1}\n\ufeff{"a":2}\n{"a":3}\n';
+    const whole = await ndjson.parse(text, { onError: 'collect' });
+    expect([...whole]).toEqual([{ a: 1 }, { a: 3 }]);
+    expect(whole.errors.map((e) => e.line)).toEqual([2]);
+    for (const batchBytes of [1, 12, 1 << 20]) {
+      const chunks = [Buffer.from('\ufeff{"a":1}\n'), Buffer.from('\ufeff{"a":2}\n'), Buffer.from('{"a":3}\n')];
+      const records: unknown[] = [];
+      const lines: number[] = [];
+      for await (const batch of ndjson.stream(chunks, { onError: 'collect', batchBytes })) {
+        records.push(...batch);
+        lines.push(...batch.errors.map((e) => e.line));
+      }
+      expect(records, `batchBytes ${batchBytes}`).toEqual([{ a: 1 }, { a: 3 }]);
+      expect(lines).toEqual([2]);
+    }
+  });
+
   it('a long line in many chunks costs linear time', async () => {
     const line = JSON.stringify({ s: 'y'.repeat(16 << 20) }) + '\n';
     const bytes = Buffer.from(line);

@@ -20,7 +20,7 @@ fn bytes_arg(env: &Env, value: &Unknown, name: &str) -> napi::Result<Borrowed<u8
 }
 
 fn options(max_depth: u32) -> ParseOptions {
-    ParseOptions { max_depth: max_depth as usize }
+    ParseOptions { max_depth: max_depth as usize, ..ParseOptions::default() }
 }
 
 fn pointers(list: &[String]) -> napi::Result<Vec<Pointer>> {
@@ -167,13 +167,14 @@ pub fn ndjson_parse_submit(
     bytes: Unknown,
     on_error: u32,
     max_depth: u32,
+    continued: bool,
     cancellable: bool,
 ) -> napi::Result<()> {
     let bytes = bytes_arg(&env, &bytes, "input")?;
     let bad = bad_line(on_error)?;
-    submit(&env, id, cancellable, move |ctx| {
-        json::parse_batch(ctx, bytes.as_slice(), options(max_depth), bad).map(JsOutput::Batch)
-    })
+    // `continued`: a later batch of a stream, which does not start the text (no BOM to skip).
+    let opts = ParseOptions { at_start: !continued, ..options(max_depth) };
+    submit(&env, id, cancellable, move |ctx| json::parse_batch(ctx, bytes.as_slice(), opts, bad).map(JsOutput::Batch))
 }
 
 fn column_type(name: &str) -> napi::Result<ColumnType> {

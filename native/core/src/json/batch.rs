@@ -58,7 +58,7 @@ pub(crate) fn line_error(failure: Failure, line: ndjson::Line) -> CoreError {
 /// Parses every non-blank line of `input` under the `bad` policy, in parallel over line-aligned
 /// chunks when `ctx` may fan out.
 pub fn parse_batch(ctx: &JobCtx, input: &[u8], opts: ParseOptions, bad: BadLine) -> CoreResult<Batch> {
-    let chunks = ndjson::map_ranges(ctx, &ndjson::numbered_line_chunks(input), |(range, first_line)| -> CoreResult<ChunkOut> {
+    let chunks = ndjson::map_ranges(ctx, &ndjson::numbered_line_chunks(input, opts.at_start), |(range, first_line)| -> CoreResult<ChunkOut> {
         let (range, first_line) = (range.clone(), *first_line);
         let mut scratch = Scratch::default();
         let mut builder = TapeBuilder::default();

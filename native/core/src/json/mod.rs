@@ -40,12 +40,16 @@ pub use validate::validate;
 pub struct ParseOptions {
     /// Deepest nesting of arrays and objects accepted; deeper input fails with `ERR_JSON_DEPTH`.
     pub max_depth: usize,
+    /// Whether the input is the start of its text, so that a leading byte-order mark is skipped
+    /// (true by default). False for the later batches of an NDJSON stream: a line there that
+    /// starts with U+FEFF is a bad line, as it is anywhere but at the start of `ndjson.parse`'s input.
+    pub at_start: bool,
 }
 
 pub const DEFAULT_MAX_DEPTH: usize = 10_000;
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions { max_depth: DEFAULT_MAX_DEPTH }
+        ParseOptions { max_depth: DEFAULT_MAX_DEPTH, at_start: true }
     }
 }

@@ -69,7 +69,7 @@ fn json_depth_limit() {
         parse_to_tape(&ctx, &nested(10_001), ParseOptions::default()).map_err(|e| e.code),
         Err(ErrorCode::JsonDepth)
     );
-    let small = ParseOptions { max_depth: 2 };
+    let small = ParseOptions { max_depth: 2, ..ParseOptions::default() };
     assert!(parse_to_tape(&ctx, b"[[1]]", small).is_ok());
     assert_eq!(parse_to_tape(&ctx, b"[{\"a\":[]}]", small).map_err(|e| e.code), Err(ErrorCode::JsonDepth));
     let objects = "{\"a\":".repeat(100_000);

@@ -338,7 +338,7 @@ fn json_line_chunks_match_per_chunk_search_and_long_lines_parse() {
         }
         let got = line_chunks(&input);
         assert_eq!(got, chunk_bounds_one_by_one(&input), "case {case}");
-        for (r, first) in numbered_line_chunks(&input) {
+        for (r, first) in numbered_line_chunks(&input, true) {
             assert_eq!(first, 1 + input[..r.start].iter().filter(|&&b| b == b'\n').count());
         }
         let covered: usize = got.iter().map(|r| r.len()).sum();

@@ -125,7 +125,7 @@ fn count_missing(v: &Value, steps: &[crate::json::Step]) -> usize {
 /// containers around it, and every error is the one `parse_to_tape` reports.
 #[test]
 fn json_select_checks_declined_subtrees_like_parse() {
-    let opts = ParseOptions { max_depth: 8 };
+    let opts = ParseOptions { max_depth: 8, ..ParseOptions::default() };
     let p = [Pointer::parse("/a").expect("valid"), Pointer::parse("/c/*/x").expect("valid")];
     for (doc, ok) in [
         // 1 (root) + 1 (c) + 1 (element) + 5 (b's nesting) = 8: at the limit.
