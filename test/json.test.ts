@@ -68,7 +68,16 @@ describe.runIf(hasCorpus)('corpus files deep-equal JSON.parse', () => {
     expect(isDeepStrictEqual(await json.parseFile(path), JSON.parse(corpus('json/citm_catalog.json').toString()))).toBe(true);
     const err = await json.parseFile(join(dir, 'missing.json')).catch((e: unknown) => e);
     expect((err as OffloopError).code).toBe('ERR_IO');
-    // Parse errors carry the same position and excerpt as json.parse of the same bytes.
+    // Parse errors carry the same position and excerpt as json.parse of the same bytes; excerpts
+    // never cut a character.
+    for (const ch of ['é', '€', '😀']) {
+      const e = (await json.parse(`["${ch.repeat(30)}", x, "${ch.repeat(30)}"]`).catch((x: unknown) => x)) as OffloopError;
+      expect(e.excerpt).toMatch(new RegExp(`^…${ch}+", x, "${ch}+…$`, 'u'));
+      expect(e.message).not.toContain('\ufffd');
+      const file = join(dir, 'multibyte.json');
+      writeFileSync(file, `["${ch.repeat(30)}", x, "${ch.repeat(30)}"]`);
+      expect(((await json.parseFile(file).catch((x: unknown) => x)) as OffloopError).excerpt).toBe(e.excerpt);
+    }
     for (const bad of ['{"a": [1, 2, x]}', `${'['.repeat(10)}\n  "été", tru ${' 0,'.repeat(40)}`, '[1,', 'nul']) {
       const file = join(dir, 'bad.json');
       writeFileSync(file, bad);

@@ -7,7 +7,7 @@ import { callNative, dispatch, errorFromTuple, offload, type CallOptions, type N
 import { OffloopError, invalidArg } from '../errors.js';
 import { estimateUs } from '../cost.js';
 import { buildValue, buildValues, buildValuesSync } from './build.js';
-import { EXCERPT_RADIUS, excerptText, pointerText, toBytes, withExcerpt, type JsonInput } from './input.js';
+import { EXCERPT_RADIUS, charWindow, excerptText, pointerText, toBytes, withExcerpt, type JsonInput } from './input.js';
 import { open } from 'node:fs/promises';
 import type { Tape } from './tape.js';
 
@@ -101,12 +101,14 @@ async function withFileExcerpt(err: unknown, path: string): Promise<unknown> {
       // One byte past the excerpt tells whether the file goes on.
       const window = Buffer.alloc(end - start + 1);
       const { bytesRead } = await file.read(window, 0, window.length, start);
-      const shown = Math.min(bytesRead, end - start);
+      const read = window.subarray(0, bytesRead);
+      // Offsets in `read` are file offsets less `start`.
+      const [lo, to] = charWindow(read, 0, Math.min(bytesRead, end - start), err.offset - start, start > 0);
       return new OffloopError(err.code, err.message, {
         offset: err.offset,
         line: err.line,
         column: err.column,
-        excerpt: excerptText(window.subarray(0, shown), start > 0, bytesRead > shown),
+        excerpt: excerptText(read.subarray(lo, to), start + lo > 0, bytesRead > to),
       });
     } finally {
       await file.close();

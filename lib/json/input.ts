@@ -85,9 +85,22 @@ function isDetached(buffer: ArrayBuffer): boolean {
 
 /** A short, printable piece of `bytes` around `offset`. */
 export function excerptAt(bytes: Uint8Array, offset: number, radius = EXCERPT_RADIUS): string {
-  const start = Math.max(0, offset - radius);
-  const end = Math.min(bytes.length, offset + radius);
+  const [start, end] = charWindow(bytes, Math.max(0, offset - radius), Math.min(bytes.length, offset + radius), offset);
   return excerptText(bytes.subarray(start, end), start > 0, end < bytes.length);
+}
+
+/**
+ * `start..end` of `bytes` narrowed to whole UTF-8 characters, so an excerpt of valid text never
+ * shows U+FFFD for a character cut at its edge: the start moves past continuation bytes (not past
+ * `offset`; only when `trimStart`, i.e. the window does not begin the input), the end back to the
+ * start of the character it would cut (not before `offset`). `bytes` may go on past `end`; the
+ * byte there decides.
+ */
+export function charWindow(bytes: Uint8Array, start: number, end: number, offset: number, trimStart = start > 0): [number, number] {
+  const continuation = (i: number): boolean => ((bytes[i] ?? 0) & 0xc0) === 0x80;
+  while (trimStart && start < offset && continuation(start)) start++;
+  while (end < bytes.length && end > offset && continuation(end)) end--;
+  return [start, end];
 }
 
 /** Bytes each side of an error's offset that its excerpt shows. */

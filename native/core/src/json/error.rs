@@ -132,6 +132,14 @@ pub fn excerpt(input: &[u8], offset: usize) -> String {
     if let Some(nl) = memchr::memchr(b'\n', &input[offset..end]) {
         end = offset + nl;
     }
+    // Whole characters only, so an excerpt of valid text shows no U+FFFD at its edges.
+    let continuation = |i: usize| input.get(i).is_some_and(|b| b & 0xc0 == 0x80);
+    while start > 0 && start < offset && continuation(start) {
+        start += 1;
+    }
+    while end > offset && continuation(end) {
+        end -= 1;
+    }
     let mut out = String::with_capacity(2 * SIDE + 8);
     printable(&input[start..offset], &mut out);
     out.push_str(">>");

@@ -53,6 +53,13 @@ fn json_error_message_has_excerpt() {
     let e = parse_err(b"{\"key\": [1, 2,, 3]}");
     assert!(e.message.contains("line 1 column 15"), "{}", e.message);
     assert!(e.message.contains("[1, 2,>>, 3]}"), "{}", e.message);
+    // Multi-byte characters at either edge of the window are dropped whole, never cut.
+    for ch in ["é", "€", "😀"] {
+        let text = format!("[\"{}\", x, \"{}\"]", ch.repeat(30), ch.repeat(30));
+        let e = parse_err(text.as_bytes());
+        assert!(!e.message.contains('\u{fffd}'), "{}", e.message);
+        assert!(e.message.contains(&format!("{ch}\", >>x, \"{ch}")), "{}", e.message);
+    }
 }
 
 #[test]
