@@ -326,7 +326,8 @@ export interface SortOptions extends CallOptions {
 }
 
 /**
- * Ascending sort, NaN last, -0 before +0: bit for bit `TypedArray.prototype.sort()`. Resolves to
+ * Ascending sort, NaN last, -0 before +0: bit for bit `TypedArray.prototype.sort()` (NaNs of
+ * different bit patterns stay in input order, where V8's order among them is unspecified). Resolves to
  * a new sorted array, or to `x` itself with `{ inPlace: true }`.
  */
 export function sort<T extends NumericArray>(x: T, options?: SortOptions): Promise<T> {

@@ -3,7 +3,7 @@
  * Lines end with LF (a CR before it is allowed); blank lines are skipped; line numbers are 1-based.
  */
 import { native } from './native.js';
-import { offload, stats, errorFromTuple, type CallOptions, type NativeErrorTuple } from './runtime.js';
+import { checkMode, offload, stats, errorFromTuple, type CallOptions, type NativeErrorTuple } from './runtime.js';
 import { OffloopError, abortError, invalidArg } from './errors.js';
 import { checkSignal, openSource } from './concurrency/shared.js';
 import { buildInArrays, buildValues } from './json/build.js';
@@ -99,6 +99,7 @@ export async function parse(input: JsonInput, options?: NdjsonOptions): Promise<
   const bytes = toBytes(input);
   const mode = onErrorMode(options);
   const depth = maxDepthOf(options);
+  checkMode(options);
   let batch: NativeBatch;
   try {
     batch = await submitBatch(bytes, mode, depth, options?.signal);
@@ -189,13 +190,16 @@ export async function* stream(
   if (source === null || typeof source !== 'object') throw invalidArg('source must be an async iterable of chunks');
   const mode = onErrorMode(options);
   const depth = maxDepthOf(options);
+  checkMode(options);
   const signal = checkSignal(options?.signal);
   const batchBytes = options?.batchBytes ?? 1 << 20;
   const maxInFlight = options?.maxInFlight ?? 2 * stats().threads;
-  if (!(batchBytes >= 1)) throw invalidArg('batchBytes must be >= 1');
+  if (typeof batchBytes !== 'number' || !(batchBytes >= 1)) throw invalidArg(`batchBytes must be a number >= 1, got ${String(batchBytes)}`);
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidArg('maxInFlight must be an integer >= 1');
   const maxRecords = options?.maxRecords ?? 256;
-  if (!(maxRecords >= 1)) throw invalidArg('maxRecords must be >= 1');
+  if (typeof maxRecords !== 'number' || !(maxRecords >= 1) || !(Number.isInteger(maxRecords) || maxRecords === Infinity)) {
+    throw invalidArg(`maxRecords must be an integer >= 1 (or Infinity), got ${String(maxRecords)}`);
+  }
 
   const inFlight: Promise<GatedBatch>[] = [];
   // Where the oldest batch in flight starts in the stream, for its errors.
@@ -369,6 +373,7 @@ export async function columns(
   const bytes = toBytes(input);
   const mode = onErrorMode(options);
   const depth = maxDepthOf(options);
+  checkMode(options);
   if (spec === null || typeof spec !== 'object' || spec.fields === null || typeof spec.fields !== 'object') {
     throw invalidArg('columns() needs { fields: { name: { path, type } } }');
   }

@@ -302,6 +302,17 @@ export function dispatch<T>(
   return offload(start, keepAlive, signal, convert);
 }
 
+/**
+ * Checks `options.mode` for the functions that always run on the pool and so ignore it
+ * (`json.parseFile`, `json.parseMany`, `ndjson.*`): a misspelt mode is still an error.
+ */
+export function checkMode(options: CallOptions | undefined): void {
+  const mode = options?.mode;
+  if (mode !== undefined && mode !== 'auto' && mode !== 'inline' && mode !== 'pool') {
+    throw invalidArg(`options.mode must be 'auto', 'inline' or 'pool', got ${String(mode)}`);
+  }
+}
+
 /** Hidden test hooks: not part of the documented API. */
 export const internal = {
   /** A pool job that panics; rejects with `ERR_NATIVE_PANIC`. */

@@ -341,6 +341,11 @@ describe('argument errors', () => {
     expect(() => kernels.varianceSync(x, { ddof: '1' as never })).toThrowError(/ddof must be a number/);
     expect(() => kernels.addSync(x, new Float64Array(3))).toThrowError(OffloopError);
     expect(() => kernels.matmulSync(x, x, { m: 1, k: 1, n: 1 })).toThrowError(/expected m \* k/);
+    // matvec's errors name its own arguments.
+    const a = new Float64Array(6);
+    expect(() => kernels.matvecSync(a, new Float64Array(2), { m: 2, k: 3 })).toThrowError('x has 2 elements, expected k = 3');
+    expect(() => kernels.matvecSync(a, new Float64Array(3), { m: 2, k: 3 }, new Float64Array(3))).toThrowError('out has 3 elements, expected m = 2');
+    expect(() => kernels.matvecSync(a, a.subarray(0, 3), { m: 2, k: 3 }, a.subarray(2, 4))).toThrowError('out must not overlap a or x');
     expect(() => kernels.sortSync('x' as never)).toThrowError(OffloopError);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { isDeepStrictEqual } from 'node:util';
 import { Readable } from 'node:stream';
-import { ndjson, OffloopError, stats } from '../lib/index.js';
+import { json, ndjson, OffloopError, stats } from '../lib/index.js';
 import { corpus, hasCorpus } from './helpers/corpus.js';
 import { seeded } from './helpers/random.js';
 
@@ -332,6 +332,19 @@ describe('ndjson options and odd inputs', () => {
       expect(await code(() => ndjson.columns('{}\n', { fields }, { onError } as never))).toBe('ERR_INVALID_ARG');
       expect(await code(() => drain({ onError }))).toBe('ERR_INVALID_ARG');
     }
+  });
+
+  it('checks mode (which these functions ignore) and the stream options strictly', async () => {
+    expect(await code(() => ndjson.parse('1\n', { mode: 'bogus' } as never))).toBe('ERR_INVALID_ARG');
+    expect(await code(() => ndjson.columns('{}\n', { fields }, { mode: 'bogus' } as never))).toBe('ERR_INVALID_ARG');
+    expect(await code(() => drain({ mode: 'bogus' }))).toBe('ERR_INVALID_ARG');
+    expect(await code(() => json.parseMany(['1'], { mode: 'bogus' } as never))).toBe('ERR_INVALID_ARG');
+    expect(await code(() => json.parseFile('/nonexistent', { mode: 'bogus' } as never))).toBe('ERR_INVALID_ARG');
+    expect([...(await ndjson.parse('1\n', { mode: 'inline' }))]).toEqual([1]);
+    for (const bad of [{ maxRecords: '2' }, { maxRecords: 1.5 }, { maxRecords: 0 }, { batchBytes: '1' }, { batchBytes: 0 }]) {
+      expect(await code(() => drain(bad)), JSON.stringify(bad)).toBe('ERR_INVALID_ARG');
+    }
+    await drain({ maxRecords: Infinity, batchBytes: 2.5 });
   });
 
   it('checks maxDepth as json.* does, and columns honours it', async () => {

@@ -3,7 +3,7 @@
  * the JS thread, in slices of at most `sliceBudgetMs`.
  */
 import { native } from '../native.js';
-import { callNative, dispatch, errorFromTuple, offload, type CallOptions, type NativeErrorTuple } from '../runtime.js';
+import { callNative, checkMode, dispatch, errorFromTuple, offload, type CallOptions, type NativeErrorTuple } from '../runtime.js';
 import { OffloopError, invalidArg } from '../errors.js';
 import { estimateUs } from '../cost.js';
 import { buildValue, buildValues, buildValuesSync } from './build.js';
@@ -78,6 +78,7 @@ export function parseSync(input: JsonInput, options?: Pick<JsonOptions, 'maxDept
 export async function parseFile(path: string, options?: JsonOptions): Promise<unknown> {
   if (typeof path !== 'string' || path.length === 0) throw invalidArg('path must be a non-empty string');
   const depth = maxDepthOf(options);
+  checkMode(options);
   let tape: Tape;
   try {
     tape = await offload<Tape>((id, c) => native.jsonParseFileSubmit(id, path, depth, c), undefined, options?.signal);
@@ -191,6 +192,7 @@ export async function parseMany(inputs: Iterable<JsonInput>, options?: JsonOptio
   }
   const list = Array.from(inputs, (x, i) => toBytes(x, `inputs[${i}]`));
   const depth = maxDepthOf(options);
+  checkMode(options);
   // Each entry is a tape, or an error tuple for a document that failed.
   const results = await offload<(Tape | OffloopError)[]>(
     (id, c) => native.jsonParseManySubmit(id, list, depth, c),

@@ -663,17 +663,19 @@ fn dim(v: f64, name: &str) -> napi::Result<usize> {
     if v >= 0.0 && v.fract() == 0.0 && v <= 2f64.powi(31) {
         Ok(v as usize)
     } else {
-        Err(invalid_arg(format!("{name} must be a non-negative integer, got {v}")))
+        Err(invalid_arg(format!("{name} must be an integer from 0 to 2^31, got {v}")))
     }
 }
 
-/// `b` is k x n (matmul) or a vector of k (matvec, n = 1).
-fn mat_args(env: &Env, a: &Unknown, b: &Unknown, m: f64, k: f64, n: f64, out: &Unknown) -> napi::Result<MatCall> {
+/// `b` is k x n (matmul) or the vector `x` of k (matvec, n = 1); errors name matvec's own
+/// arguments.
+fn mat_args(env: &Env, a: &Unknown, b: &Unknown, (m, k, n): (f64, f64, f64), out: &Unknown, vector: bool) -> napi::Result<MatCall> {
     let (m, k, n) = (dim(m, "m")?, dim(k, "k")?, dim(n, "n")?);
+    let bn = if vector { "x" } else { "b" };
     let a = any_array(env, a, "a", false)?;
-    let b = any_array(env, b, "b", false)?;
+    let b = any_array(env, b, bn, false)?;
     if !matches!((&a, &b), (AnyArray::F64(_), AnyArray::F64(_)) | (AnyArray::F32(_), AnyArray::F32(_))) {
-        return Err(invalid_arg("a and b must have the same element type"));
+        return Err(invalid_arg(format!("a and {bn} must have the same element type")));
     }
     // Each product is below 2^62 (every dimension is at most 2^31), so none overflows; the
     // output, which a call without `out` allocates, must also fit a typed array.
@@ -681,7 +683,8 @@ fn mat_args(env: &Env, a: &Unknown, b: &Unknown, m: f64, k: f64, n: f64, out: &U
         return Err(invalid_arg(format!("a has {} elements, expected m * k = {}", a.len(), m * k)));
     }
     if b.len() != k * n {
-        return Err(invalid_arg(format!("b has {} elements, expected k * n = {}", b.len(), k * n)));
+        let want = if vector { "k" } else { "k * n" };
+        return Err(invalid_arg(format!("{bn} has {} elements, expected {want} = {}", b.len(), k * n)));
     }
     if m * n > MAX_OUTPUT_ELEMENTS {
         return Err(invalid_arg(format!("the result would have m * n = {} elements, more than a typed array holds ({MAX_OUTPUT_ELEMENTS})", m * n)));
@@ -694,10 +697,11 @@ fn mat_args(env: &Env, a: &Unknown, b: &Unknown, m: f64, k: f64, n: f64, out: &U
             return Err(invalid_arg("out must have the same element type as a"));
         }
         if o.len() != m * n {
-            return Err(invalid_arg(format!("out has {} elements, expected m * n = {}", o.len(), m * n)));
+            let want = if vector { "m" } else { "m * n" };
+            return Err(invalid_arg(format!("out has {} elements, expected {want} = {}", o.len(), m * n)));
         }
         if overlaps(o.span(), a.span()) || overlaps(o.span(), b.span()) {
-            return Err(invalid_arg("out must not overlap a or b"));
+            return Err(invalid_arg(format!("out must not overlap a or {bn}")));
         }
         Some(o)
     };
@@ -769,14 +773,14 @@ fn mat_job(ctx: &JobCtx, mut c: MatCall, vector: bool) -> CoreResult<JsOutput> {
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_submit(env: Env, id: u32, a: Unknown, b: Unknown, m: f64, k: f64, n: f64, out: Unknown, cancellable: bool) -> napi::Result<()> {
-    let call = mat_args(&env, &a, &b, m, k, n, &out)?;
+    let call = mat_args(&env, &a, &b, (m, k, n), &out, false)?;
     submit(&env, id, cancellable, move |ctx| mat_job(ctx, call, false))
 }
 
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_sync(env: Env, a: Unknown, b: Unknown, m: f64, k: f64, n: f64, out: Unknown) -> napi::Result<JsOutput> {
-    let call = mat_args(&env, &a, &b, m, k, n, &out)?;
+    let call = mat_args(&env, &a, &b, (m, k, n), &out, false)?;
     inline(|ctx| mat_job(ctx, call, false))
 }
 
@@ -784,13 +788,13 @@ pub fn matmul_sync(env: Env, a: Unknown, b: Unknown, m: f64, k: f64, n: f64, out
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn matvec_submit(env: Env, id: u32, a: Unknown, x: Unknown, m: f64, k: f64, out: Unknown, cancellable: bool) -> napi::Result<()> {
-    let call = mat_args(&env, &a, &x, m, k, 1.0, &out)?;
+    let call = mat_args(&env, &a, &x, (m, k, 1.0), &out, true)?;
     submit(&env, id, cancellable, move |ctx| mat_job(ctx, call, true))
 }
 
 #[napi]
 pub fn matvec_sync(env: Env, a: Unknown, x: Unknown, m: f64, k: f64, out: Unknown) -> napi::Result<JsOutput> {
-    let call = mat_args(&env, &a, &x, m, k, 1.0, &out)?;
+    let call = mat_args(&env, &a, &x, (m, k, 1.0), &out, true)?;
     inline(|ctx| mat_job(ctx, call, true))
 }
 
