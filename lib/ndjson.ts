@@ -5,7 +5,7 @@
 import { native } from './native.js';
 import { checkMode, offload, stats, errorFromTuple, type CallOptions, type NativeErrorTuple } from './runtime.js';
 import { OffloopError, abortError, invalidArg } from './errors.js';
-import { checkSignal, openSource } from './concurrency/shared.js';
+import { checkSignal, openSource, pullOne } from './concurrency/shared.js';
 import { buildInArrays, buildValues } from './json/build.js';
 import { endsInOddBackslashes, excerptAt, pointerText, toBytes, wellFormed, withExcerpt, type JsonInput } from './json/input.js';
 import { maxDepthOf } from './json/index.js';
@@ -122,9 +122,37 @@ export interface StreamOptions extends NdjsonOptions {
   maxRecords?: number;
 }
 
+/**
+ * The parts as one view: the part itself when there is one (no copy), unless it is a view of a
+ * resizable ArrayBuffer, which the pool must not borrow (lib/runtime.ts): then a copy, so whether
+ * a stream takes such chunks does not depend on how they fall into batches.
+ */
 function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
+  if (parts.length === 1 && (parts[0]!.buffer as { resizable?: boolean }).resizable !== true) return parts[0]!;
   return Buffer.concat(parts, total);
+}
+
+/**
+ * `pull`, or an AbortError as soon as `signal` aborts, whichever comes first. A promise and a
+ * listener for each pull: one promise raced against every pull of a long stream would hold a
+ * reaction, and with it the chunk, for each of them until the stream ends.
+ */
+function orAbort<T>(pull: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbortFn = (): void => reject(abortError(signal));
+    if (signal.aborted) return onAbortFn();
+    signal.addEventListener('abort', onAbortFn, { once: true });
+    pull.then(
+      (r) => {
+        signal.removeEventListener('abort', onAbortFn);
+        resolve(r);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbortFn);
+        reject(e);
+      },
+    );
+  });
 }
 
 /**
@@ -258,19 +286,14 @@ export async function* stream(
   };
   if (signal?.aborted) throw abortError(signal);
   const chunks = openSource(source as AsyncIterable<Uint8Array | string>);
-  // An abort rejects at once even while the source has not given its next chunk (a socket may
-  // be silent for minutes); `stopped` is the source's pending pull, if one was left behind.
-  let cancel: ((e: unknown) => void) | undefined;
-  const aborted = signal && new Promise<never>((_, reject) => (cancel = reject));
-  aborted?.catch(() => {});
-  const onAbortFn = (): void => cancel?.(abortError(signal));
-  signal?.addEventListener('abort', onAbortFn, { once: true });
+  // `pull`: the source's pending pull. An abort rejects at once even while the source has not
+  // given its next chunk (a socket may be silent for minutes); the pull is then left behind.
   let pull: Promise<IteratorResult<Uint8Array | string>> | undefined;
   let done = false;
   try {
     for (;;) {
-      pull = chunks.next();
-      const r = aborted ? await Promise.race([pull, aborted]) : await pull;
+      pull = pullOne(chunks);
+      const r = signal ? await orAbort(pull, signal) : await pull;
       pull = undefined;
       if (r.done) {
         done = true;
@@ -320,13 +343,15 @@ export async function* stream(
       }
     }
   } finally {
-    signal?.removeEventListener('abort', onAbortFn);
     if (!done) {
       // Stopped early (an error, an abort or the consumer's break): close the source, after its
-      // pending pull if there is one, without waiting for that pull.
-      const closeSource = (): unknown => chunks.return?.();
+      // pending pull if there is one, without waiting for that pull. A source that threw is not
+      // closed (as with `for await`), and a failing close never hides the error that stopped us.
+      const closeSource = async (): Promise<void> => {
+        await chunks.return?.();
+      };
       if (pull) void pull.then(closeSource, () => {}).catch(() => {});
-      else await Promise.resolve(closeSource()).catch(() => {});
+      else await closeSource().catch(() => {});
     }
   }
   if (high) {

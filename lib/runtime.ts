@@ -219,7 +219,7 @@ function hasResizable(keep: unknown, depth = 0): boolean {
 }
 
 const RESIZABLE =
-  'an input is a view of a resizable ArrayBuffer, which could shrink under the pool thread: pass a fixed-length copy (x.slice()), or use the Sync form';
+  'an input is a view of a resizable ArrayBuffer, which could shrink under the pool thread: pass a fixed-length copy (x.slice()), or use the Sync twin where there is one';
 
 /**
  * Queues a native job and returns its promise. `start(id, cancellable)` calls the binding's

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { isDeepStrictEqual } from 'node:util';
 import { writeFileSync, mkdtempSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -68,27 +69,6 @@ describe.runIf(hasCorpus)('corpus files deep-equal JSON.parse', () => {
     expect(isDeepStrictEqual(await json.parseFile(path), JSON.parse(corpus('json/citm_catalog.json').toString()))).toBe(true);
     const err = await json.parseFile(join(dir, 'missing.json')).catch((e: unknown) => e);
     expect((err as OffloopError).code).toBe('ERR_IO');
-    // Parse errors carry the same position and excerpt as json.parse of the same bytes; excerpts
-    // never cut a character.
-    for (const ch of ['é', '€', '😀']) {
-      const e = (await json.parse(`["${ch.repeat(30)}", x, "${ch.repeat(30)}"]`).catch((x: unknown) => x)) as OffloopError;
-      expect(e.excerpt).toMatch(new RegExp(`^…${ch}+", x, "${ch}+…$`, 'u'));
-      expect(e.message).not.toContain('\ufffd');
-      const file = join(dir, 'multibyte.json');
-      writeFileSync(file, `["${ch.repeat(30)}", x, "${ch.repeat(30)}"]`);
-      expect(((await json.parseFile(file).catch((x: unknown) => x)) as OffloopError).excerpt).toBe(e.excerpt);
-    }
-    for (const bad of ['{"a": [1, 2, x]}', `${'['.repeat(10)}\n  "été", tru ${' 0,'.repeat(40)}`, '[1,', 'nul']) {
-      const file = join(dir, 'bad.json');
-      writeFileSync(file, bad);
-      const fromFile = (await json.parseFile(file).catch((e: unknown) => e)) as OffloopError;
-      const fromText = (await json.parse(bad).catch((e: unknown) => e)) as OffloopError;
-      expect(fromFile).toBeInstanceOf(OffloopError);
-      expect(fromFile.excerpt).toBeDefined();
-      expect([fromFile.code, fromFile.offset, fromFile.line, fromFile.column, fromFile.excerpt]).toEqual([
-        fromText.code, fromText.offset, fromText.line, fromText.column, fromText.excerpt,
-      ]);
-    }
   });
 
   it('gives the same values with OFFLOOP_SIMD=scalar, through parse, parseMany and ndjson.*', async () => {
@@ -240,6 +220,39 @@ describe('errors', () => {
 });
 
 describe('parseFile of a file that never ends', () => {
+  it('parseFile errors carry the position and excerpt json.parse gives; a FIFO does not hang', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'offloop-'));
+    // Parse errors carry the same position and excerpt as json.parse of the same bytes; excerpts
+    // never cut a character.
+    for (const ch of ['é', '€', '😀']) {
+      const e = (await json.parse(`["${ch.repeat(30)}", x, "${ch.repeat(30)}"]`).catch((x: unknown) => x)) as OffloopError;
+      expect(e.excerpt).toMatch(new RegExp(`^…${ch}+", x, "${ch}+…$`, 'u'));
+      expect(e.message).not.toContain('\ufffd');
+      const file = join(dir, 'multibyte.json');
+      writeFileSync(file, `["${ch.repeat(30)}", x, "${ch.repeat(30)}"]`);
+      expect(((await json.parseFile(file).catch((x: unknown) => x)) as OffloopError).excerpt).toBe(e.excerpt);
+    }
+    for (const bad of ['{"a": [1, 2, x]}', `${'['.repeat(10)}\n  "été", tru ${' 0,'.repeat(40)}`, '[1,', 'nul']) {
+      const file = join(dir, 'bad.json');
+      writeFileSync(file, bad);
+      const fromFile = (await json.parseFile(file).catch((e: unknown) => e)) as OffloopError;
+      const fromText = (await json.parse(bad).catch((e: unknown) => e)) as OffloopError;
+      expect(fromFile).toBeInstanceOf(OffloopError);
+      expect(fromFile.excerpt).toBeDefined();
+      expect([fromFile.code, fromFile.offset, fromFile.line, fromFile.column, fromFile.excerpt]).toEqual([
+        fromText.code, fromText.offset, fromText.line, fromText.column, fromText.excerpt,
+      ]);
+    }
+    // The excerpt is read from the file again: a FIFO (no second writer) must not hang that.
+    const fifo = join(dir, 'fifo.json');
+    if (spawnSync('mkfifo', [fifo]).status === 0) {
+      const writer = spawn('sh', ['-c', `printf '[1, x]' > ${fifo}`]);
+      const err = (await json.parseFile(fifo).catch((e: unknown) => e)) as OffloopError;
+      expect(err.code).toBe('ERR_JSON_SYNTAX');
+      expect(err.offset).toBe(4);
+      writer.kill();
+    }
+  });
   it.runIf(process.platform === 'linux')('stops reading /dev/zero when aborted', async () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 30);

@@ -1,6 +1,6 @@
 /** `mapConcurrent`: a bounded, lazy, abortable concurrent map over any (async) iterable. */
 import { abortError, invalidArg } from '../errors.js';
-import { checkConcurrency, checkSignal, onAbort, openSource, type Source } from './shared.js';
+import { checkConcurrency, checkSignal, onAbort, openSource, pullOne, type Source } from './shared.js';
 
 export interface MapConcurrentOptions {
   /** Most calls of `fn` in flight at once: an integer >= 1. */
@@ -45,17 +45,6 @@ export function mapConcurrent<T, R>(
   const signal = checkSignal(options.signal);
   const iterator = openSource(source);
   return run(iterator, fn, concurrency, options.ordered ?? true, signal);
-}
-
-/**
- * `iterator.next()` as a promise of a well-formed result: a synchronous throw becomes a rejection
- * and a result that is not an object a TypeError (as `for await` gives), so each is a failing
- * source rather than an unhandled rejection or an endless pull.
- */
-async function pullOne<T>(iterator: AsyncIterator<T>): Promise<IteratorResult<T>> {
-  const r: unknown = await iterator.next();
-  if (r === null || typeof r !== 'object') throw new TypeError(`Iterator result ${String(r)} is not an object`);
-  return r as IteratorResult<T>;
 }
 
 async function* run<T, R>(

@@ -51,6 +51,17 @@ export function openSource<T>(source: Source<T>): AsyncIterator<T> {
 }
 
 /**
+ * `iterator.next()` as a promise of a well-formed result: a synchronous throw becomes a rejection
+ * and a result that is not an object a TypeError (as `for await` gives), so each is a failing
+ * source rather than an unhandled rejection or an endless pull.
+ */
+export async function pullOne<T>(iterator: AsyncIterator<T>): Promise<IteratorResult<T>> {
+  const r: unknown = await iterator.next();
+  if (r === null || typeof r !== 'object') throw new TypeError(`Iterator result ${String(r)} is not an object`);
+  return r as IteratorResult<T>;
+}
+
+/**
  * Listens for `signal`'s abort and returns the function that stops listening.
  * Calls `onAbort` at once when the signal is already aborted.
  */

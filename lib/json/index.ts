@@ -8,7 +8,7 @@ import { OffloopError, invalidArg } from '../errors.js';
 import { estimateUs } from '../cost.js';
 import { buildValue, buildValues, buildValuesSync } from './build.js';
 import { EXCERPT_RADIUS, charWindow, excerptText, pointerText, toBytes, withExcerpt, type JsonInput } from './input.js';
-import { open } from 'node:fs/promises';
+import { constants, open } from 'node:fs/promises';
 import type { Tape } from './tape.js';
 
 export type { JsonInput } from './input.js';
@@ -95,8 +95,10 @@ export async function parseFile(path: string, options?: JsonOptions): Promise<un
 async function withFileExcerpt(err: unknown, path: string): Promise<unknown> {
   if (!(err instanceof OffloopError) || err.offset === undefined || err.excerpt !== undefined) return err;
   try {
-    const file = await open(path, 'r');
+    // Non-blocking, and regular files only: opening a FIFO again would wait for a new writer.
+    const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
+      if (!(await file.stat()).isFile()) return err;
       const start = Math.max(0, err.offset - EXCERPT_RADIUS);
       const end = err.offset + EXCERPT_RADIUS;
       // One byte past the excerpt tells whether the file goes on.

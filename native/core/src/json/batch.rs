@@ -40,15 +40,17 @@ struct ChunkOut {
     errors: Vec<CoreError>,
 }
 
-/// The error of a bad line, located within the line: "(line N, column C)".
-pub(crate) fn line_error(failure: Failure, line: ndjson::Line) -> CoreError {
+/// The error of a bad line, located within the line: "(line N, column C)", the column counted in
+/// characters (code points) as `locate` counts it for a whole document.
+pub(crate) fn line_error(input: &[u8], failure: Failure, line: ndjson::Line) -> CoreError {
     match failure {
         Failure::Syntax(s) => {
             let offset = line.start + s.offset;
+            let column = 1 + input[line.start..offset.min(input.len())].iter().filter(|&&b| b & 0xc0 != 0x80).count();
             CoreError {
                 code: s.code,
-                message: format!("{} (line {}, column {})", s.message, line.number, s.offset + 1),
-                position: Some(Position { offset, line: line.number, column: s.offset + 1 }),
+                message: format!("{} (line {}, column {column})", s.message, line.number),
+                position: Some(Position { offset, line: line.number, column }),
             }
         }
         Failure::Other(e) => e,
@@ -58,7 +60,7 @@ pub(crate) fn line_error(failure: Failure, line: ndjson::Line) -> CoreError {
 /// Parses every non-blank line of `input` under the `bad` policy, in parallel over line-aligned
 /// chunks when `ctx` may fan out.
 pub fn parse_batch(ctx: &JobCtx, input: &[u8], opts: ParseOptions, bad: BadLine) -> CoreResult<Batch> {
-    let chunks = ndjson::map_ranges(ctx, &ndjson::numbered_line_chunks(input, opts.at_start), |(range, first_line)| -> CoreResult<ChunkOut> {
+    let chunks = ndjson::map_ranges(ctx, &ndjson::numbered_line_chunks(ctx, input, opts.at_start)?, |(range, first_line)| -> CoreResult<ChunkOut> {
         let (range, first_line) = (range.clone(), *first_line);
         let mut scratch = Scratch::default();
         let mut builder = TapeBuilder::default();
@@ -73,7 +75,7 @@ pub fn parse_batch(ctx: &JobCtx, input: &[u8], opts: ParseOptions, bad: BadLine)
                 Err(Failure::Other(e)) => return Err(e),
                 Err(failure) => {
                     builder.rollback(mark);
-                    let err = line_error(failure, line);
+                    let err = line_error(input, failure, line);
                     match bad {
                         BadLine::Fail => return Err(err),
                         BadLine::Skip => {}

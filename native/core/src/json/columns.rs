@@ -97,17 +97,17 @@ pub fn columns_with(
             let whole = chunk_at_once(ctx, &input[range.clone()], &trie, fields, opts, &mut scratch);
             match whole.map_err(|e| e.shifted(range.start))? {
                 Some(out) => Ok((out, Vec::new())),
-                None => chunk_by_line(ctx, input, range, &trie, fields, opts, bad, &mut scratch),
+                None => chunk_by_line(ctx, input, range, 1, &trie, fields, opts, bad, &mut scratch),
             }
         })?,
         BadLine::Skip | BadLine::Collect => {
-            let per_chunk = ndjson::map_ranges(ctx, &ndjson::line_chunks(input), |range| {
-                let range = range.clone();
+            let per_chunk = ndjson::map_ranges(ctx, &ndjson::numbered_line_chunks(ctx, input, true)?, |(range, first_line)| {
+                let (range, first_line) = (range.clone(), *first_line);
                 let mut scratch = Scratch::default();
                 match chunk_at_once(ctx, &input[range.clone()], &trie, fields, opts, &mut scratch) {
                     Ok(Some(out)) => Ok((out, Vec::new())),
                     // Invalid UTF-8 in the chunk: each line is checked on its own.
-                    Ok(None) | Err(Failure::Syntax(_)) => chunk_by_line(ctx, input, range, &trie, fields, opts, bad, &mut scratch),
+                    Ok(None) | Err(Failure::Syntax(_)) => chunk_by_line(ctx, input, range, first_line, &trie, fields, opts, bad, &mut scratch),
                     Err(e) => Err(e),
                 }
             })?;
@@ -265,6 +265,7 @@ fn chunk_by_line(
     ctx: &JobCtx,
     input: &[u8],
     range: Range<usize>,
+    first_line: usize,
     trie: &Trie,
     fields: &[(Pointer, ColumnType)],
     opts: ParseOptions,
@@ -273,11 +274,8 @@ fn chunk_by_line(
 ) -> JResult<(Builder, Vec<CoreError>)> {
     let mut out = Builder::new(fields);
     let mut errors = Vec::new();
-    // Line numbers only matter for collected errors (the others are located from their offset).
-    let first_line = match bad {
-        BadLine::Collect => 1 + memchr::memchr_iter(b'\n', &input[..range.start]).count(),
-        BadLine::Fail | BadLine::Skip => 1,
-    };
+    // `first_line`: the number of the line at `range.start` (only collected errors use it; the
+    // others are located from their offset, and `Fail` passes 1).
     for line in Lines::within(input, range, first_line) {
         ctx.checkpoint()?;
         let text = &input[line.start..line.end];
@@ -294,7 +292,7 @@ fn chunk_by_line(
             (Err(_), BadLine::Skip) => out.truncate(rows),
             (Err(e), BadLine::Collect) => {
                 out.truncate(rows);
-                errors.push(batch::line_error(e, line));
+                errors.push(batch::line_error(input, e, line));
             }
         }
     }

@@ -114,7 +114,9 @@ pub fn locate(input: &[u8], offset: usize) -> Position {
     let offset = offset.min(input.len());
     let before = &input[..offset];
     let line = memchr::memchr_iter(b'\n', before).count() + 1;
-    let line_start = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+    // A leading byte-order mark is not part of the text (`TextDecoder` drops it), so line 1's
+    // columns start after it.
+    let line_start = memchr::memrchr(b'\n', before).map_or(super::utf8::bom_len(input).min(offset), |i| i + 1);
     let column = before[line_start..].iter().filter(|&&b| (b & 0xC0) != 0x80).count() + 1;
     Position { offset, line, column }
 }

@@ -38,7 +38,8 @@ fn json_error_positions() {
     assert_eq!(at("1 2"), (JsonSyntax, 2, 1, 3));
     assert_eq!(at("[1]x"), (JsonSyntax, 3, 1, 4));
     assert_eq!(at("[truex]"), (JsonSyntax, 1, 1, 2));
-    assert_eq!(at("\u{feff}[1,]"), (JsonSyntax, 6, 1, 5));
+    // The BOM is not part of the text (TextDecoder drops it): offsets count its bytes, columns do not.
+    assert_eq!(at("\u{feff}[1,]"), (JsonSyntax, 6, 1, 4));
 }
 
 #[test]

@@ -317,33 +317,48 @@ fn json_line_chunks_match_per_chunk_search_and_long_lines_parse() {
         seed ^= seed << 17;
         seed
     };
+    let mut boundaries = 0;
     for case in 0..40 {
         let mut input = Vec::new();
         if case % 5 == 0 {
             input.extend_from_slice(&[0xef, 0xbb, 0xbf]);
         }
         while input.len() < 6 * CHUNK {
-            // Mostly short lines, some a few chunks long, exactly at boundaries now and then.
+            // Mostly short lines, some a few chunks long, some ending exactly at a boundary (the
+            // next line starts on it: the line is `"`, `len` x's and `"\n`, 3 bytes more).
+            let crlf = next() % 4 == 0;
             let len = match next() % 10 {
                 0 => CHUNK * (1 + (next() % 3) as usize) + (next() % 5) as usize,
-                1 => CHUNK - (input.len() % CHUNK) - 1,
+                1 => (CHUNK - input.len() % CHUNK).saturating_sub(if crlf { 4 } else { 3 }),
                 _ => (next() % 200) as usize,
             };
             input.push(b'"');
             input.extend(std::iter::repeat_n(b'x', len));
-            input.extend_from_slice(if next() % 4 == 0 { b"\"\r\n" } else { b"\"\n" });
+            input.extend_from_slice(if crlf { b"\"\r\n" } else { b"\"\n" });
         }
         if case % 3 == 0 {
             input.pop();
         }
-        let got = line_chunks(&input);
+        let ctx = JobCtx::inline();
+        let got = line_chunks(&ctx, &input).unwrap();
         assert_eq!(got, chunk_bounds_one_by_one(&input), "case {case}");
-        for (r, first) in numbered_line_chunks(&input, true) {
-            assert_eq!(first, 1 + input[..r.start].iter().filter(|&&b| b == b'\n').count());
+        boundaries += got.iter().filter(|r| r.start > 0 && r.start % CHUNK == 0).count();
+        for at_start in [true, false] {
+            let numbered = numbered_line_chunks(&ctx, &input, at_start).unwrap();
+            // Not at the start of the text, a BOM is the first line's first bytes.
+            let first = numbered.first().map_or(0, |(r, _)| r.start);
+            assert_eq!(first, if at_start && case % 5 == 0 { 3 } else { 0 });
+            for (k, (r, line)) in numbered.iter().enumerate() {
+                assert_eq!(*line, 1 + input[..r.start].iter().filter(|&&b| b == b'\n').count());
+                if k > 0 {
+                    assert_eq!(r.start, got[k].start);
+                }
+            }
         }
         let covered: usize = got.iter().map(|r| r.len()).sum();
         assert_eq!(covered, input.len() - if case % 5 == 0 { 3 } else { 0 });
     }
+    assert!(boundaries > 10, "lines starting exactly on a chunk boundary: {boundaries}");
     // One line of 8 MiB: one record, on the pool and inline alike.
     let mut line = b"{\"s\":\"".to_vec();
     line.extend(std::iter::repeat_n(b'y', 8 << 20));
