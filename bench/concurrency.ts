@@ -2,6 +2,7 @@
  * Concurrency benchmarks: the buffer_unordered scenario (parse inside a concurrent map), many
  * NDJSON pipelines sharing few cores, and CommitWindow cost per operation vs window size.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pMap from 'p-map';
 import { json, ndjson } from '../lib/index.js';
 import { CommitWindow, mapConcurrent } from '../lib/concurrency/index.js';
@@ -38,6 +39,23 @@ async function bufferUnordered(): Promise<BenchRow[]> {
   );
   // Building only the needed part of each body is where offloop avoids main-thread work entirely.
   const select = reqPerS(await timeMs(() => viaMap((b) => json.select(b, { ids: '/items/*/id' })), 3, 1));
+  // The longest stall while the 32 requests are parsed: each parse's value is built in slices, and
+  // concurrent builds share one slice budget (docs/DESIGN.md).
+  const worstStall = async (parse: (b: Buffer) => unknown): Promise<number> => {
+    const runs: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const h = monitorEventLoopDelay({ resolution: 1 });
+      const tick = setInterval(() => {}, 1);
+      h.enable();
+      await viaMap(parse);
+      h.disable();
+      clearInterval(tick);
+      runs.push(h.max / 1e6);
+    }
+    return median(runs);
+  };
+  const stallOurs = await worstStall((b) => json.parse(b));
+  const stallTheirs = await worstStall((b) => JSON.parse(b.toString()));
   log(
     `buffer_unordered: json.parse ${offloop.toFixed(1)} req/s, json.select ${select.toFixed(1)}, ` +
       `JSON.parse ${native.toFixed(1)}, p-map ${pmap.toFixed(1)}`,
@@ -54,6 +72,16 @@ async function bufferUnordered(): Promise<BenchRow[]> {
       rival: native,
       rivalName: 'mapConcurrent + JSON.parse',
       note,
+    },
+    {
+      group: GROUP,
+      name: 'buffer_unordered: longest event-loop stall, json.parse',
+      offloop: stallOurs,
+      rival: stallTheirs,
+      rivalName: 'mapConcurrent + JSON.parse',
+      unit: 'ms',
+      better: 'lower',
+      note: `${note}; median of 5 runs of the max event-loop delay`,
     },
   ];
 }
