@@ -310,13 +310,7 @@ fn chunk_bounds_one_by_one(input: &[u8]) -> Vec<std::ops::Range<usize>> {
 #[test]
 fn json_line_chunks_match_per_chunk_search_and_long_lines_parse() {
     use crate::json::ndjson::{line_chunks, numbered_line_chunks, CHUNK};
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = super::xorshift(0x2545_f491_4f6c_dd1d);
     let mut boundaries = 0;
     for case in 0..40 {
         let mut input = Vec::new();
@@ -326,7 +320,7 @@ fn json_line_chunks_match_per_chunk_search_and_long_lines_parse() {
         while input.len() < 6 * CHUNK {
             // Mostly short lines, some a few chunks long, some ending exactly at a boundary (the
             // next line starts on it: the line is `"`, `len` x's and `"\n`, 3 bytes more).
-            let crlf = next() % 4 == 0;
+            let crlf = next().is_multiple_of(4);
             let len = match next() % 10 {
                 0 => CHUNK * (1 + (next() % 3) as usize) + (next() % 5) as usize,
                 1 => (CHUNK - input.len() % CHUNK).saturating_sub(if crlf { 4 } else { 3 }),

@@ -14,6 +14,17 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 
 /// `shared/corpus`, found from the crate directory upwards (worktrees sit at different depths).
+/// A xorshift64 generator from `seed` (non-zero): reproducible random numbers for the loops
+/// that do not go through proptest.
+pub(super) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 pub(super) fn corpus_dir() -> Option<PathBuf> {
     let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     loop {

@@ -106,20 +106,14 @@ proptest! {
 /// The fuzz target's body over random bytes drawn mostly from JSON's alphabet.
 #[test]
 fn json_fuzz_smoke_loop() {
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = super::xorshift(0x9E37_79B9_7F4A_7C15);
     let alphabet = b"{}[]:,\"\\ \t\n\r0123456789-+.eEtruefalsnl\x00\x1f\x7f\x80\xbf\xc2\xe0\xed\xf0\xf4\xffu";
     for _ in 0..20_000 {
         let len = (next() % 96) as usize;
         let input: Vec<u8> = (0..len)
             .map(|_| {
                 let r = next();
-                if r % 8 == 0 { r as u8 } else { alphabet[(r >> 8) as usize % alphabet.len()] }
+                if r.is_multiple_of(8) { r as u8 } else { alphabet[(r >> 8) as usize % alphabet.len()] }
             })
             .collect();
         if let Err(why) = check_agreement(&input) {
