@@ -326,40 +326,64 @@ export interface SortOptions extends CallOptions {
 }
 
 /**
+ * `x` itself, or a private copy when it is a view of a SharedArrayBuffer. The sorts read their
+ * input twice (once to count each bucket, once to scatter into it), and another thread writing
+ * the shared memory in between made the scatter write past its buckets (a SIGSEGV); a copy taken
+ * first is read by nobody else. Not a typed array: returned as it is, for the native type check.
+ */
+function unshared<T>(x: T): T {
+  if (ArrayBuffer.isView(x) && typeof SharedArrayBuffer === 'function' && x.buffer instanceof SharedArrayBuffer) {
+    return (x as unknown as { slice(): T }).slice();
+  }
+  return x;
+}
+
+/**
  * Ascending sort, NaN last, -0 before +0: bit for bit `TypedArray.prototype.sort()` (NaNs of
  * different bit patterns stay in input order, where V8's order among them is unspecified). Resolves to
  * a new sorted array, or to `x` itself with `{ inPlace: true }`.
  */
 export function sort<T extends NumericArray>(x: T, options?: SortOptions): Promise<T> {
   const inPlace = options?.inPlace === true;
-  const convert = (raw: unknown): T => (inPlace ? x : raw) as T;
+  const src = unshared(x);
+  // A shared `x` sorted in place: its copy is sorted in place and copied back.
+  const convert = (raw: unknown): T => {
+    if (!inPlace) return raw as T;
+    if (src !== x) (x as unknown as { set(a: ArrayLike<number>): void }).set(src as unknown as ArrayLike<number>);
+    return x;
+  };
   return dispatch(
     options,
     estimateUs('sort', length(x)),
-    () => convert(native.sortSync('sort', x, inPlace)),
-    (id, c) => native.sortSubmit(id, 'sort', x, inPlace, c),
-    x,
+    () => convert(native.sortSync('sort', src, inPlace)),
+    (id, c) => native.sortSubmit(id, 'sort', src, inPlace, c),
+    src,
     convert,
   );
 }
 export function sortSync<T extends NumericArray>(x: T, options?: { inPlace?: boolean }): T {
   const inPlace = options?.inPlace === true;
-  const raw = callNative(() => native.sortSync('sort', x, inPlace));
-  return (inPlace ? x : raw) as T;
+  const src = unshared(x);
+  const raw = callNative(() => native.sortSync('sort', src, inPlace));
+  if (!inPlace) return raw as T;
+  if (src !== x) (x as unknown as { set(a: ArrayLike<number>): void }).set(src as unknown as ArrayLike<number>);
+  return x;
 }
 
 /** Indices that sort `x` stably (NaN last, in index order), as a Uint32Array. */
 export function argsort(x: NumericArray, options?: CallOptions): Promise<Uint32Array> {
+  const src = unshared(x);
   return dispatch(
     options,
     estimateUs('sort', length(x)),
-    () => native.sortSync('argsort', x, false) as Uint32Array,
-    (id, c) => native.sortSubmit(id, 'argsort', x, false, c),
-    x,
+    () => native.sortSync('argsort', src, false) as Uint32Array,
+    (id, c) => native.sortSubmit(id, 'argsort', src, false, c),
+    src,
   );
 }
 export function argsortSync(x: NumericArray): Uint32Array {
-  return callNative(() => native.sortSync('argsort', x, false) as Uint32Array);
+  const src = unshared(x);
+  return callNative(() => native.sortSync('argsort', src, false) as Uint32Array);
 }
 
 function qsList(qs: number | ArrayLike<number>): number[] {
@@ -379,18 +403,20 @@ function qsList(qs: number | ArrayLike<number>): number[] {
 export function quantile(x: NumericArray, qs: number | ArrayLike<number>, options?: CallOptions): Promise<Float64Array> {
   return guard(() => {
     const list = qsList(qs);
+    const src = unshared(x);
     return dispatch(
       options,
       estimateUs('sort', length(x)),
-      () => native.quantileSync(x, list),
-      (id, c) => native.quantileSubmit(id, x, list, c),
-      x,
+      () => native.quantileSync(src, list),
+      (id, c) => native.quantileSubmit(id, src, list, c),
+      src,
     );
   });
 }
 export function quantileSync(x: NumericArray, qs: number | ArrayLike<number>): Float64Array {
   const list = qsList(qs);
-  return callNative(() => native.quantileSync(x, list));
+  const src = unshared(x);
+  return callNative(() => native.quantileSync(src, list));
 }
 
 export interface HistogramOptions {

@@ -204,7 +204,12 @@ function settleBatch(flat: unknown[]): void {
   }
 }
 
-native.init(settleBatch, defaultThreads);
+try {
+  native.init(settleBatch, defaultThreads);
+} catch (cause) {
+  // Loaded by a second JS thread (a worker thread) of a process where another one already uses it.
+  throw new OffloopError('ERR_NATIVE_LOAD', cause instanceof Error ? cause.message : String(cause), { cause });
+}
 
 /**
  * Whether `keep` (an input, or a list of them, or a list of lists) has a view over a resizable

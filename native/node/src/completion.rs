@@ -42,6 +42,8 @@ type Waker = ThreadsafeFunction<(), napi::Unknown<'static>, Batch, Status, false
 
 static RUNTIME: OnceLock<Runtime<JsOutput>> = OnceLock::new();
 static WAKER: OnceLock<Waker> = OnceLock::new();
+/// The JS thread that loaded the module first; the only one it runs on.
+static OWNER: OnceLock<std::thread::ThreadId> = OnceLock::new();
 static WAKER_RAW: AtomicPtr<napi::sys::napi_threadsafe_function__> = AtomicPtr::new(std::ptr::null_mut());
 
 thread_local! {
@@ -74,6 +76,18 @@ fn set_referenced(env: sys::napi_env, referenced: bool) {
 /// (`os.availableParallelism()`). Called once, by lib/native.ts, when the module loads.
 #[napi]
 pub fn init(settle_batch: Function<Batch, napi::Unknown<'static>>, default_threads: u32) -> napi::Result<()> {
+    // The completion channel, the job ids and the keep-alive count belong to one JS thread: a
+    // second one (a worker thread) loading the module would get the first one's completions
+    // (wrong results), or settle jobs on a function it does not own (a SIGSEGV). It is refused.
+    let me = std::thread::current().id();
+    if *OWNER.get_or_init(|| me) != me {
+        return Err(napi::Error::new(
+            Status::GenericFailure,
+            "offloop is already loaded by another thread of this process; it works from one JS thread \
+             per process (the first to load it), not from worker threads beside it"
+                .to_string(),
+        ));
+    }
     if WAKER.get().is_some() {
         return Ok(());
     }

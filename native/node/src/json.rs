@@ -52,8 +52,25 @@ fn read_file(ctx: &JobCtx, path: &str) -> CoreResult<Vec<u8>> {
     use std::io::Read;
     const STEP: usize = 1 << 20;
     let io = |e: std::io::Error| CoreError::new(ErrorCode::Io, format!("cannot read {path}: {e}"));
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let hint = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    // Non-blocking, so a FIFO with no writer does not hold the pool thread in `open()`, and a
+    // silent writer does not hold it in `read()`: both wait below with a cancellation check.
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        const O_NONBLOCK: i32 = 0o4000; // Linux's value on x86-64 and arm64
+        options.custom_flags(O_NONBLOCK);
+    }
+    let mut file = options.open(path).map_err(io)?;
+    let meta = file.metadata().ok();
+    let hint = meta.as_ref().map_or(0, |m| m.len() as usize);
+    // A FIFO that no writer has opened yet reads as empty: it is waited for, as a blocking open
+    // would, but with the cancellation check.
+    #[cfg(unix)]
+    let fifo = meta.as_ref().is_some_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+    #[cfg(not(unix))]
+    let fifo = false;
     let too_large = || CoreError::new(ErrorCode::Io, format!("cannot read {path}: larger than the 4 GiB a JSON input may have"));
     if hint > json::structural::MAX_INPUT {
         return Err(too_large());
@@ -65,8 +82,20 @@ fn read_file(ctx: &JobCtx, path: &str) -> CoreResult<Vec<u8>> {
             return Err(too_large());
         }
         let before = bytes.len();
-        let read = (&mut file).take(STEP as u64).read_to_end(&mut bytes).map_err(io)?;
+        let read = match (&mut file).take(STEP as u64).read_to_end(&mut bytes) {
+            Ok(read) => read,
+            // A pipe with nothing to read yet: wait a little, then check for an abort again.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                continue;
+            }
+            Err(e) => return Err(io(e)),
+        };
         debug_assert_eq!(bytes.len(), before + read);
+        if read == 0 && fifo && bytes.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            continue;
+        }
         if read == 0 {
             return Ok(bytes);
         }
