@@ -253,6 +253,16 @@ describe('parseFile of a file that never ends', () => {
       expect(err.code).toBe('ERR_JSON_SYNTAX');
       expect(err.offset).toBe(4);
       writer.kill();
+      // No writer at all: the read waits for one, and the signal ends the wait (it used to block
+      // a pool thread in open() for good, deaf to the abort).
+      const t0 = performance.now();
+      const aborted = await json.parseFile(fifo, { signal: AbortSignal.timeout(100) }).catch((e: unknown) => e);
+      expect((aborted as Error).name).toBe('AbortError');
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      // A writer that comes later is waited for.
+      const late = spawn('sh', ['-c', `sleep 0.2; printf '{"late": true}' > ${fifo}`]);
+      expect(await json.parseFile(fifo)).toEqual({ late: true });
+      late.kill();
     }
   });
   it.runIf(process.platform === 'linux')('stops reading /dev/zero when aborted', async () => {
