@@ -77,7 +77,8 @@ export class CommitWindow {
    * once one finishes (FIFO). Rejects with ERR_INVALID_ARG for a bad offset, and with an AbortError
    * if `signal` aborts while waiting; the offset is then not registered and counts as a gap.
    */
-  async begin(offset: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async begin(offset: number, options: { signal?: AbortSignal } | null = {}): Promise<void> {
+    if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
     if (!Number.isSafeInteger(offset) || offset < this.#committable || offset <= this.#lastBegun) {
       const after = this.#lastBegun === Number.NEGATIVE_INFINITY ? '' : ` and greater than the last begun (${this.#lastBegun})`;
       throw invalidArg(`offset ${String(offset)} must be an integer >= ${this.#committable}${after}`);

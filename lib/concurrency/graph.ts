@@ -75,7 +75,8 @@ export class TaskGraph {
    * independent tasks still run. Resolves when every task has settled. Rejects with ERR_INVALID_ARG
    * for an unknown dependency or a cycle (before running anything), or with an AbortError.
    */
-  async run(options: TaskGraphRunOptions = {}): Promise<TaskGraphResult> {
+  async run(options: TaskGraphRunOptions | null = {}): Promise<TaskGraphResult> {
+    if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
     const concurrency = checkConcurrency(options.concurrency ?? Number.POSITIVE_INFINITY, 'concurrency', true);
     const signal = checkSignal(options.signal);
     this.#validate();

@@ -43,6 +43,7 @@ export function mapConcurrent<T, R>(
   const concurrency = checkConcurrency(options?.concurrency);
   if (typeof fn !== 'function') throw invalidArg('fn must be a function');
   const signal = checkSignal(options.signal);
+  if (options.ordered !== undefined && typeof options.ordered !== 'boolean') throw invalidArg('ordered must be a boolean');
   const iterator = openSource(source);
   return run(iterator, fn, concurrency, options.ordered ?? true, signal);
 }

@@ -1,6 +1,7 @@
 /** `settle`: run everything with bounded concurrency and collect every success and every failure. */
 import { mapConcurrent, type MapFn } from './map.js';
 import type { Source } from './shared.js';
+import { invalidArg } from '../errors.js';
 
 export interface SettleOptions {
   /** Most calls of `fn` in flight at once: an integer >= 1. */
@@ -34,6 +35,8 @@ export async function settle<T, R>(
   fn: MapFn<T, R>,
   options: SettleOptions,
 ): Promise<SettleResult<Awaited<R>>> {
+  // Checked here: `guarded` below is always a function, so mapConcurrent's own check cannot see it.
+  if (typeof fn !== 'function') throw invalidArg('fn must be a function');
   const guarded = async (item: T, context: Parameters<MapFn<T, R>>[1]): Promise<Outcome<Awaited<R>>> => {
     try {
       return { index: context.index, ok: true, value: await fn(item, context) };

@@ -68,3 +68,18 @@ describe('settle', () => {
     await expect(settle([1], (x) => x, { concurrency: 1, signal: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
 });
+
+describe('argument checks (QA pass 3)', () => {
+  it('rejects a non-function fn, a non-boolean ordered, and null options with ERR_INVALID_ARG', async () => {
+    const { mapConcurrent, CommitWindow, TaskGraph } = await import('../../lib/concurrency/index.js');
+    // settle used to resolve with one TypeError per item for `fn: 'notfn'`.
+    await expect(settle([1, 2], 'notfn' as never, { concurrency: 1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    // `ordered: 'false'` used to be taken as ordered.
+    expect(() => mapConcurrent([1], async (x: number) => x, { concurrency: 1, ordered: 'false' as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
+    );
+    // null options used to throw a raw TypeError.
+    await expect(new CommitWindow({ maxInFlight: 1 }).begin(0, null)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    await expect(new TaskGraph().add('a', () => 1).run(null)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
+});
