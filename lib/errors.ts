@@ -7,6 +7,7 @@ export type OffloopErrorCode =
   | 'ERR_JSON_DEPTH'
   | 'ERR_INVALID_UTF8'
   | 'ERR_IO'
+  | 'ERR_INPUT_CHANGED'
   | 'ERR_NATIVE_LOAD';
 
 export interface OffloopErrorDetails {

@@ -80,4 +80,31 @@ describe('shared memory', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('ok -0,0,1,3');
   });
+
+  it('rejects a sort whose plain input array JS writes meanwhile with ERR_INPUT_CHANGED, never corrupts memory', async () => {
+    // Before: JS writing the array while the pool sorted it made the scatter write out of bounds (SIGSEGV).
+    const r = await runChild(`
+      import { kernels } from './lib/index.ts';
+      const x = new Float64Array(1 << 22);
+      for (let i = 0; i < x.length; i++) x[i] = (i * 2654435761 % 1000003) / 7;
+      const outcomes = [];
+      for (let round = 0; round < 3; round++) {
+        for (const op of [() => kernels.sort(x, { mode: 'pool' }), () => kernels.argsort(x, { mode: 'pool' })]) {
+          const p = op().then((v) => 'ok', (e) => e.code);
+          const t0 = performance.now();
+          let v = 0;
+          while (performance.now() - t0 < 150) for (let i = 0; i < x.length; i += 3) x[i] = (v++ % 5000) * 1e-3;
+          outcomes.push(await p);
+        }
+      }
+      console.log(outcomes.join(','));
+    `);
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+    const outcomes = r.stdout.trim().split(',');
+    expect(outcomes).toHaveLength(6);
+    // A sort may finish before the first write lands, but every failure must be the typed one.
+    for (const o of outcomes) expect(['ok', 'ERR_INPUT_CHANGED']).toContain(o);
+    expect(outcomes).toContain('ERR_INPUT_CHANGED');
+  });
 });

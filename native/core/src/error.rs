@@ -12,6 +12,7 @@ pub enum ErrorCode {
     JsonDepth,
     InvalidUtf8,
     Io,
+    InputChanged,
 }
 
 impl ErrorCode {
@@ -25,6 +26,7 @@ impl ErrorCode {
             ErrorCode::JsonDepth => "ERR_JSON_DEPTH",
             ErrorCode::InvalidUtf8 => "ERR_INVALID_UTF8",
             ErrorCode::Io => "ERR_IO",
+            ErrorCode::InputChanged => "ERR_INPUT_CHANGED",
         }
     }
 }

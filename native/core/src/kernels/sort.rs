@@ -24,7 +24,7 @@
 //! can change any result.
 
 use super::Element;
-use crate::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult, ErrorCode};
 use crate::runtime::JobCtx;
 use std::ops::Range;
 
@@ -415,11 +415,14 @@ unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
     wide: bool,
     bucket: &[u16],
     off: &mut [usize],
+    hi: &[usize],
     kdst: &Scatter<u64>,
     idst: &Scatter<u32>,
     phase: usize,
-) {
+) -> bool {
     let nb = off.len();
+    debug_assert_eq!(hi.len(), nb);
+    let mut overflow = false;
     let lo: Vec<usize> = off.to_vec();
     let mut wk = vec![0u64; nb * WC];
     let mut wi = if IDX { vec![0u32; nb * WC] } else { Vec::new() };
@@ -447,7 +450,7 @@ unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
         if blocks.is_multiple_of(CHECK_BLOCKS) && ctx.checkpoint().is_err() {
             // Aborted: the runs are left unfinished, and the caller fails after the pass.
             stream_fence();
-            return;
+            return overflow;
         }
         let len = BLOCK.min(r.end - i);
         keys_block(&x[i..i + len], &mut kb[..len], wide);
@@ -458,10 +461,16 @@ unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
         }
         for j in 0..len {
             let (k, d) = (kb[j], db[j] as usize);
-            // SAFETY: `d < nb`; slots are below `nb * WC`; a line ending at `o + 1` lies in `d`'s run
-            // when it starts at or after the run's start.
+            // SAFETY: `d < nb`; slots are below `nb * WC`; `o < hi[d]`, so a line ending at `o + 1`
+            // lies in `d`'s run when it starts at or after the run's start.
             unsafe {
                 let o = *offp.add(d);
+                if o >= *hi.get_unchecked(d) {
+                    // More keys of this bucket than the count pass saw: another thread changed `x`
+                    // in between. Never write past the run; the caller fails the whole sort.
+                    overflow = true;
+                    continue;
+                }
                 *offp.add(d) = o + 1;
                 let slot = d * WC + ((o + phase) & (WC - 1));
                 *wkp.add(slot) = k;
@@ -493,6 +502,7 @@ unsafe fn scatter_piece<T: SortKey, const IDX: bool>(
         }
     }
     stream_fence();
+    overflow
 }
 
 /// Passes 1 and 2: counts `x` per piece, merges the bins into buckets and scatters the keys to
@@ -562,13 +572,15 @@ unsafe fn partition<T: SortKey, const IDX: bool>(
         })
         .collect();
     let mut starts = vec![0usize; nb + 1];
+    let mut ends: Vec<Vec<usize>> = vec![vec![0usize; nb]; offsets.len()];
     let mut at = 0;
     for d in 0..nb {
         starts[d] = at;
-        for o in offsets.iter_mut() {
+        for (o, e) in offsets.iter_mut().zip(ends.iter_mut()) {
             let c = o[d];
             o[d] = at;
             at += c;
+            e[d] = at;
         }
     }
     starts[nb] = at;
@@ -577,15 +589,23 @@ unsafe fn partition<T: SortKey, const IDX: bool>(
     for (_, v) in parts {
         nans.extend_from_slice(&v);
     }
-    ctx.map_chunks(n, piece, |r| {
-        let mut off = offsets[r.start / piece].clone();
-        // SAFETY: `offsets` gives each piece its own runs of positions, sized by its counts of
-        // these same keys and covering 0..n exactly once over all pieces; buffers as the caller
-        // guarantees.
-        unsafe { scatter_piece::<T, IDX>(ctx, x, r, &bins, wide, &bucket, &mut off, kdst, idst, phase) };
+    let overflows = ctx.map_chunks(n, piece, |r| {
+        let p = r.start / piece;
+        let mut off = offsets[p].clone();
+        // SAFETY: `offsets`/`ends` give each piece its own runs of positions, sized by its counts
+        // and covering 0..n exactly once over all pieces, and the scatter never writes past a run
+        // even when `x` changed since it was counted; buffers as the caller guarantees.
+        unsafe { scatter_piece::<T, IDX>(ctx, x, r, &bins, wide, &bucket, &mut off, &ends[p], kdst, idst, phase) }
     })?;
     // A piece that stopped for an abort left its runs half written: fail before anyone reads them.
     ctx.checkpoint()?;
+    if overflows.into_iter().any(|o| o) {
+        // Counts and keys disagree, so some runs hold stale slots: nothing of this pass is usable.
+        return Err(CoreError::new(
+            ErrorCode::InputChanged,
+            "the input array was modified while it was being sorted (by another thread, or by JS code that ran before the sort finished); sort a copy, or wait for the sort before writing",
+        ));
+    }
     Ok((starts, nans))
 }
 
