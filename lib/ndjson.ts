@@ -3,6 +3,7 @@
  * Lines end with LF (a CR before it is allowed); blank lines are skipped; line numbers are 1-based.
  */
 import { native } from './native.js';
+import { watchAbort } from './abort.js';
 import { checkMode, offload, stats, errorFromTuple, type CallOptions, type NativeErrorTuple } from './runtime.js';
 import { OffloopError, abortError, invalidArg } from './errors.js';
 import { checkSignal, openSource, pullOne } from './concurrency/shared.js';
@@ -139,16 +140,15 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
  */
 function orAbort<T>(pull: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbortFn = (): void => reject(abortError(signal));
-    if (signal.aborted) return onAbortFn();
-    signal.addEventListener('abort', onAbortFn, { once: true });
+    if (signal.aborted) return reject(abortError(signal));
+    const stop = watchAbort(signal, () => reject(abortError(signal)));
     pull.then(
       (r) => {
-        signal.removeEventListener('abort', onAbortFn);
+        stop();
         resolve(r);
       },
       (e: unknown) => {
-        signal.removeEventListener('abort', onAbortFn);
+        stop();
         reject(e);
       },
     );

@@ -3,6 +3,7 @@
  * channel settles, inline-vs-offload decisions, cancellation and stats.
  */
 import { native, defaultThreads } from './native.js';
+import { watchAbort } from './abort.js';
 import { OffloopError, abortError, invalidArg, type OffloopErrorCode } from './errors.js';
 
 export interface RuntimeOptions {
@@ -170,7 +171,7 @@ interface Pending {
   /** Inputs the native job reads: referenced here so the GC cannot free them under the job. */
   keepAlive: unknown;
   signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  stopWatching: (() => void) | undefined;
 }
 
 const pending = new Map<number, Pending>();
@@ -178,7 +179,7 @@ let lastId = 0;
 
 function release(id: number, p: Pending): void {
   pending.delete(id);
-  if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+  p.stopWatching?.();
 }
 
 /** Called by the native completion channel with `[id, ok, value, id, ok, value, ...]`. */
@@ -255,20 +256,19 @@ export function offload<T>(
       convert,
       keepAlive,
       signal,
-      onAbort: undefined,
+      stopWatching: undefined,
     };
+    pending.set(id, p);
     if (signal) {
-      p.onAbort = () => {
+      p.stopWatching = watchAbort(signal, () => {
         // A queued job is dropped now; a running one stops at its next chunk boundary and
         // settles through the completion channel, after it has stopped reading its inputs.
         if (native.cancel(id)) {
           release(id, p);
           reject(abortError(signal));
         }
-      };
-      signal.addEventListener('abort', p.onAbort, { once: true });
+      });
     }
-    pending.set(id, p);
   });
 }
 

@@ -1,6 +1,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
 import { promises as fs } from 'node:fs';
-import { kernels, stats, internal, configure, OffloopError } from '../lib/index.js';
+import { getEventListeners } from 'node:events';
+import { kernels, stats, internal, configure, OffloopError, CommitWindow } from '../lib/index.js';
 import { runChild } from './helpers/child.js';
 
 const THREADS = stats().threads;
@@ -55,6 +56,22 @@ describe('runtime', () => {
     expect(after.completed - before.completed).toBe(1000);
   });
 
+  it('keeps a native panic off stderr, and names where it happened in the message', async () => {
+    const source = `
+      import { internal } from './lib/index.ts';
+      const err = await internal.panicForTest().catch((e) => e);
+      console.log(JSON.stringify([err.code, err.message]));
+    `;
+    const quiet = await runChild(source);
+    const [code, message] = JSON.parse(quiet.stdout) as [string, string];
+    expect(code).toBe('ERR_NATIVE_PANIC');
+    expect(message).toMatch(/deliberate panic.*\(at [^()]+\.rs:\d+\)/);
+    // Before: Rust's default hook printed "thread '...' panicked at ..." on the host's stderr.
+    expect(quiet.stderr).toBe('');
+    const verbose = await runChild(source, { OFFLOOP_DEBUG_PANICS: '1' });
+    expect(verbose.stderr).toContain('panicked');
+  });
+
   it('rejects at once for an already-aborted signal, without submitting', async () => {
     const before = stats();
     const ac = new AbortController();
@@ -96,6 +113,40 @@ describe('runtime', () => {
     expect((err as DOMException).name).toBe('AbortError');
     expect(stats().cancelled).toBe(before.cancelled + 1);
     expect(stats().running).toBe(0);
+  });
+
+  it('waits on a shared signal with one listener however many jobs use it (no MaxListenersExceededWarning)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      const ac = new AbortController();
+      const jobs = Array.from({ length: 40 }, () => internal.spinForTest(300, { signal: ac.signal }).catch((e: unknown) => e));
+      const window = new CommitWindow({ maxInFlight: 1 });
+      await window.begin(0);
+      const begins = Array.from({ length: 15 }, (_, i) => window.begin(i + 1, { signal: ac.signal }).catch((e: unknown) => e));
+      // Before: one listener per job and per waiting begin, and Node warned past 10.
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
+      ac.abort();
+      for (const e of [...(await Promise.all(jobs)), ...(await Promise.all(begins))]) {
+        expect((e as DOMException).name).toBe('AbortError');
+      }
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+      // Jobs that finish stop listening: nothing stays behind on a long-lived signal.
+      const shared = new AbortController();
+      await Promise.all(Array.from({ length: 30 }, () => internal.spinForTest(1, { signal: shared.signal })));
+      expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
+      const again = internal.spinForTest(500, { signal: shared.signal });
+      expect(getEventListeners(shared.signal, 'abort')).toHaveLength(1);
+      shared.abort();
+      expect(((await again.catch((e: unknown) => e)) as DOMException).name).toBe('AbortError');
+      await new Promise((r) => setTimeout(r, 20));
+      expect(warnings.filter((n) => n === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('rejects with ERR_QUEUE_FULL beyond maxQueue, and stats count what happened', async () => {

@@ -2,6 +2,9 @@
 import { abortError, invalidArg } from '../errors.js';
 import { checkConcurrency, checkSignal } from './shared.js';
 import { OffsetRing } from './ring.js';
+import { watchAbort } from '../abort.js';
+
+function noop(): void {}
 
 export interface CommitWindowOptions {
   /** Most unfinished (in-flight or failed) offsets at once; `begin` waits beyond that. Integer >= 1. */
@@ -21,8 +24,8 @@ interface Waiter {
   offset: number;
   resolve: () => void;
   reject: (error: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: () => void;
+  /** Stops waiting for the caller's signal. */
+  stopWatching: () => void;
 }
 
 /**
@@ -95,14 +98,15 @@ export class CommitWindow {
         offset,
         resolve,
         reject,
-        signal,
-        onAbort: () => {
+        stopWatching: noop,
+      };
+      this.#waiters.push(waiter);
+      if (signal) {
+        waiter.stopWatching = watchAbort(signal, () => {
           this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
           reject(abortError(signal));
-        },
-      };
-      signal?.addEventListener('abort', waiter.onAbort, { once: true });
-      this.#waiters.push(waiter);
+        });
+      }
     });
   }
 
@@ -175,7 +179,7 @@ export class CommitWindow {
   #admit(): void {
     while (this.#waiters.length > 0 && this.#unfinished() < this.maxInFlight) {
       const w = this.#waiters.shift()!;
-      w.signal?.removeEventListener('abort', w.onAbort);
+      w.stopWatching();
       this.#register(w.offset);
       w.resolve();
     }

@@ -1,5 +1,6 @@
 /** Helpers shared by the concurrency patterns. */
 import { invalidArg } from '../errors.js';
+import { watchAbort } from '../abort.js';
 
 /** Anything `for await` can walk: a sync or an async iterable. */
 export type Source<T> = Iterable<T> | AsyncIterable<T>;
@@ -67,10 +68,5 @@ export async function pullOne<T>(iterator: AsyncIterator<T>): Promise<IteratorRe
  */
 export function onAbort(signal: AbortSignal | undefined, onAbortFn: () => void): () => void {
   if (!signal) return () => {};
-  if (signal.aborted) {
-    onAbortFn();
-    return () => {};
-  }
-  signal.addEventListener('abort', onAbortFn, { once: true });
-  return () => signal.removeEventListener('abort', onAbortFn);
+  return watchAbort(signal, onAbortFn);
 }

@@ -91,6 +91,7 @@ pub fn init(settle_batch: Function<Batch, napi::Unknown<'static>>, default_threa
     if WAKER.get().is_some() {
         return Ok(());
     }
+    offloop_core::runtime::install_panic_hook();
     let waker: Waker = settle_batch
         .build_threadsafe_function::<()>()
         .callee_handled::<false>()

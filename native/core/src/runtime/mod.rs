@@ -9,4 +9,4 @@ mod pool;
 pub use cancel::{CancelOutcome, JobState};
 pub use completion::CompletionQueue;
 pub use ctx::JobCtx;
-pub use pool::{run_catching, Completion, Outcome, Runtime, RuntimeStats, ThreadPriority};
+pub use pool::{install_panic_hook, run_catching, Completion, Outcome, Runtime, RuntimeStats, ThreadPriority};

@@ -318,11 +318,46 @@ impl ThreadPriority {
     }
 }
 
-/// Runs `f`, turning a panic into an `ERR_NATIVE_PANIC` error that carries the panic text.
+/// Runs `f`, turning a panic into an `ERR_NATIVE_PANIC` error that carries the panic text (and,
+/// with `install_panic_hook`, where it happened).
 pub fn run_catching<T>(f: impl FnOnce() -> CoreResult<T>) -> CoreResult<T> {
+    PANIC_AT.with(|at| at.take());
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        Err(CoreError::new(ErrorCode::NativePanic, format!("native panic: {}", panic_text(&*payload))))
+        let text = panic_text(&*payload);
+        let message = match PANIC_AT.with(|at| at.take()) {
+            Some(at) => format!("native panic: {text} (at {at})"),
+            None => format!("native panic: {text}"),
+        };
+        Err(CoreError::new(ErrorCode::NativePanic, message))
     })
+}
+
+thread_local! {
+    /// Where this thread's last panic happened, noted by the hook for `run_catching`.
+    static PANIC_AT: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
+}
+
+/// Replaces Rust's default panic hook, which prints every panic (and, with `RUST_BACKTRACE`, a
+/// backtrace) on the host process's stderr, by one that only notes where it happened: a panic in
+/// a job rejects that job's promise with the text and the place, and a library should not write
+/// to a service's stderr on top of that. `OFFLOOP_DEBUG_PANICS=1` keeps the default output too.
+/// The hook belongs to this library's copy of the Rust runtime (a cdylib links its own), so it
+/// does not touch other native modules. Idempotent.
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let verbose = std::env::var_os("OFFLOOP_DEBUG_PANICS").is_some_and(|v| !v.is_empty() && v != "0");
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(at) = info.location() {
+                let place = format!("{}:{}", at.file(), at.line());
+                PANIC_AT.with(|p| p.set(Some(place)));
+            }
+            if verbose {
+                default(info);
+            }
+        }));
+    });
 }
 
 fn panic_text(payload: &(dyn Any + Send)) -> &str {
