@@ -50,3 +50,28 @@ export function abortError(signal?: AbortSignal): DOMException {
   if (signal?.reason !== undefined) (err as { cause?: unknown }).cause = signal.reason;
   return err;
 }
+
+/**
+ * A short, safe description of a bad argument for an error message: strings quoted (so `'4'` does
+ * not read as the number 4), objects by kind (never `String(obj)`, which can throw or call user
+ * code).
+ */
+export function shown(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+    case 'bigint':
+      return `${v}n`;
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+    case 'object':
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return 'an Array';
+      if (ArrayBuffer.isView(v)) return `a ${Object.getPrototypeOf(v)?.constructor?.name ?? 'typed array'}`;
+      return 'an object';
+    default:
+      return String(v);
+  }
+}

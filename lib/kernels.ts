@@ -6,7 +6,7 @@
 import { native, type SyncElementwise, type SyncReduction } from './native.js';
 import { callNative, dispatch, type CallOptions } from './runtime.js';
 import { estimateUs } from './cost.js';
-import { invalidArg } from './errors.js';
+import { invalidArg, shown } from './errors.js';
 
 export type FloatArray = Float64Array | Float32Array;
 
@@ -132,7 +132,7 @@ export interface VarianceOptions extends CallOptions {
 /** `options.ddof` (default 0); ERR_INVALID_ARG for anything but a number (the binding checks its range). */
 function ddofOf(options: VarianceOptions | undefined): number {
   const ddof = options?.ddof ?? 0;
-  if (typeof ddof !== 'number') throw invalidArg(`ddof must be a number, got ${typeof ddof}`);
+  if (typeof ddof !== 'number') throw invalidArg(`ddof must be a number, got ${shown(ddof)}`);
   return ddof;
 }
 
@@ -245,7 +245,7 @@ function ewiseSync<T extends FloatArray>(op: EwiseOp, x: T, y: T | undefined, a:
 }
 
 function num(name: string, v: unknown): number {
-  if (typeof v !== 'number') throw invalidArg(`${name} must be a number, got ${typeof v}`);
+  if (typeof v !== 'number') throw invalidArg(`${name} must be a number, got ${shown(v)}`);
   return v;
 }
 
@@ -435,7 +435,7 @@ export interface Histogram {
 
 function histArgs(options: HistogramOptions | undefined): [number, number, number, boolean] {
   const bins = options?.bins ?? 10;
-  if (typeof bins !== 'number') throw invalidArg('bins must be a number');
+  if (typeof bins !== 'number') throw invalidArg(`bins must be a number, got ${shown(bins)}`);
   const range = options?.range;
   if (range === undefined) return [bins, 0, 0, false];
   if (!Array.isArray(range) || range.length !== 2 || range.some((v) => typeof v !== 'number')) {

@@ -5,7 +5,7 @@
 import { native } from './native.js';
 import { watchAbort } from './abort.js';
 import { checkMode, offload, stats, errorFromTuple, type CallOptions, type NativeErrorTuple } from './runtime.js';
-import { OffloopError, abortError, invalidArg } from './errors.js';
+import { OffloopError, abortError, invalidArg, shown } from './errors.js';
 import { checkSignal, openSource, pullOne } from './concurrency/shared.js';
 import { buildInArrays, buildValues } from './json/build.js';
 import { endsInOddBackslashes, excerptAt, pointerText, toBytes, wellFormed, withExcerpt, type JsonInput } from './json/input.js';
@@ -36,7 +36,7 @@ const ON_ERROR: Record<OnError, number> = { throw: 0, skip: 1, collect: 2 };
 function onErrorMode(options: NdjsonOptions | undefined): OnError {
   const m = options?.onError ?? 'throw';
   if (typeof m !== 'string' || !Object.hasOwn(ON_ERROR, m)) {
-    throw invalidArg(`onError must be 'throw', 'skip' or 'collect', got ${String(m)}`);
+    throw invalidArg(`onError must be 'throw', 'skip' or 'collect', got ${shown(m)}`);
   }
   return m;
 }
@@ -215,18 +215,24 @@ export async function* stream(
   source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
   options?: StreamOptions,
 ): AsyncGenerator<NdjsonRecords, void, undefined> {
-  if (source === null || typeof source !== 'object') throw invalidArg('source must be an async iterable of chunks');
+  if (typeof source === 'string' || ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
+    // A Buffer is iterable too, but of numbers: say what to do instead of failing on its first byte.
+    throw invalidArg(
+      `source must be an iterable of chunks (a stream, a fetch body, an array of Buffers), got ${shown(source)}: for a whole document in memory use ndjson.parse(input), or pass [input]`,
+    );
+  }
+  if (source === null || typeof source !== 'object') throw invalidArg(`source must be an async iterable of chunks, got ${shown(source)}`);
   const mode = onErrorMode(options);
   const depth = maxDepthOf(options);
   checkMode(options);
   const signal = checkSignal(options?.signal);
   const batchBytes = options?.batchBytes ?? 1 << 20;
   const maxInFlight = options?.maxInFlight ?? 2 * stats().threads;
-  if (typeof batchBytes !== 'number' || !(batchBytes >= 1)) throw invalidArg(`batchBytes must be a number >= 1, got ${String(batchBytes)}`);
+  if (typeof batchBytes !== 'number' || !(batchBytes >= 1)) throw invalidArg(`batchBytes must be a number >= 1, got ${shown(batchBytes)}`);
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw invalidArg('maxInFlight must be an integer >= 1');
   const maxRecords = options?.maxRecords ?? 256;
   if (typeof maxRecords !== 'number' || !(maxRecords >= 1) || !(Number.isInteger(maxRecords) || maxRecords === Infinity)) {
-    throw invalidArg(`maxRecords must be an integer >= 1 (or Infinity), got ${String(maxRecords)}`);
+    throw invalidArg(`maxRecords must be an integer >= 1 (or Infinity), got ${shown(maxRecords)}`);
   }
 
   const inFlight: Promise<GatedBatch>[] = [];

@@ -4,7 +4,7 @@
  */
 import { native, defaultThreads } from './native.js';
 import { watchAbort } from './abort.js';
-import { OffloopError, abortError, invalidArg, type OffloopErrorCode } from './errors.js';
+import { OffloopError, abortError, invalidArg, type OffloopErrorCode, shown } from './errors.js';
 
 export interface RuntimeOptions {
   /** Pool threads. Default `os.availableParallelism()`, or `OFFLOOP_THREADS`. Only before the pool starts. */
@@ -54,14 +54,14 @@ export function runtimeSettings(): Readonly<typeof settings> {
 
 function checkPositiveInt(name: string, v: unknown, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw invalidArg(`${name} must be an integer between 1 and ${max}, got ${String(v)}`);
+    throw invalidArg(`${name} must be an integer between 1 and ${max}, got ${shown(v)}`);
   }
   return v;
 }
 
 function checkNonNegative(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw invalidArg(`${name} must be a finite number >= 0, got ${String(v)}`);
+    throw invalidArg(`${name} must be a finite number >= 0, got ${shown(v)}`);
   }
   return v;
 }
@@ -83,7 +83,7 @@ export function configure(options: RuntimeOptions): void {
   const slice = options.sliceBudgetMs === undefined ? undefined : checkNonNegative('sliceBudgetMs', options.sliceBudgetMs);
   const priority = options.threadPriority;
   if (priority !== undefined && priority !== 'idle' && priority !== 'low' && priority !== 'normal') {
-    throw invalidArg(`threadPriority must be 'idle', 'low' or 'normal', got ${String(priority)}`);
+    throw invalidArg(`threadPriority must be 'idle', 'low' or 'normal', got ${shown(priority)}`);
   }
   if (threads !== undefined) callNative(() => native.setThreads(threads));
   if (priority !== undefined) callNative(() => native.setPriority(priority));
@@ -302,7 +302,7 @@ export function dispatch<T>(
     }
   }
   if (mode !== 'pool' && mode !== 'auto') {
-    return Promise.reject(invalidArg(`options.mode must be 'auto', 'inline' or 'pool', got ${String(mode)}`));
+    return Promise.reject(invalidArg(`options.mode must be 'auto', 'inline' or 'pool', got ${shown(mode)}`));
   }
   return offload(start, keepAlive, signal, convert);
 }
@@ -314,7 +314,7 @@ export function dispatch<T>(
 export function checkMode(options: CallOptions | undefined): void {
   const mode = options?.mode;
   if (mode !== undefined && mode !== 'auto' && mode !== 'inline' && mode !== 'pool') {
-    throw invalidArg(`options.mode must be 'auto', 'inline' or 'pool', got ${String(mode)}`);
+    throw invalidArg(`options.mode must be 'auto', 'inline' or 'pool', got ${shown(mode)}`);
   }
 }
 

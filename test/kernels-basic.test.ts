@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { kernels, OffloopError } from '../lib/index.js';
+import { kernels, configure, OffloopError } from '../lib/index.js';
 import { randomFloat64 } from './helpers/random.js';
 
 /** The error bound of plain left-to-right summation, which the reference uses. */
@@ -70,6 +70,18 @@ describe('first kernels: sum, dot, minmax', () => {
     expect(n.max).toBeNaN();
   });
 
+  it('gives zero sums the sign of left-to-right addition', async () => {
+    // Before: every zero sum was +0, so a sum or cumsum of -0 lost its sign.
+    const negZeros = new Float64Array(200_000).fill(-0);
+    expect(kernels.sumSync(new Float64Array([-0]))).toBe(-0);
+    expect(await kernels.sum(negZeros, { mode: 'pool' })).toBe(-0);
+    expect(kernels.sumSync(negZeros, { exact: true })).toBe(-0);
+    expect(kernels.meanSync(new Float32Array([-0, -0]))).toBe(-0);
+    expect(kernels.sumSync(new Float64Array([-0, 0]))).toBe(0);
+    expect(kernels.sumSync(new Float64Array([]))).toBe(0);
+    expect(Array.from(kernels.cumsumSync(new Float64Array([-0, -0, 2, -2, -0])))).toEqual([-0, -0, 2, 0, 0]);
+  });
+
   describe('bad arguments give OffloopError ERR_INVALID_ARG', () => {
     const detached = (): Float64Array => {
       const a = new Float64Array(16);
@@ -102,6 +114,18 @@ describe('first kernels: sum, dot, minmax', () => {
       expect(() => kernels.sumSync([1] as never)).toThrowError(OffloopError);
       expect(() => kernels.dotSync(new Float64Array(2), new Float64Array(3))).toThrowError(/2 elements but y has 3/);
       expect(() => kernels.minmaxSync(detached())).toThrowError(/detached/);
+    });
+    it('messages name the accepted types and what was passed', async () => {
+      // Before: kernels that take Int32Array said only "Float64Array or Float32Array" for a plain
+      // array, and a wrong typed array was not named.
+      expect(() => kernels.sumSync([1, 2] as never)).toThrowError('x must be a Float64Array, Float32Array or Int32Array, got an Array');
+      expect(() => kernels.sumSync(new Uint8Array(2) as never)).toThrowError('x must be a Float64Array, Float32Array or Int32Array, got a Uint8Array');
+      expect(() => kernels.dotSync(new Int32Array(2) as never, new Int32Array(2) as never)).toThrowError('x must be a Float64Array or Float32Array, got an Int32Array');
+      await expect(kernels.sort(new BigInt64Array(2) as never)).rejects.toThrowError(/got a BigInt64Array/);
+      // Strings are quoted, so '1' does not read as the number 1.
+      expect(() => kernels.varianceSync(new Float64Array(3), { ddof: '1' as never })).toThrowError('ddof must be a number, got "1"');
+      expect(() => kernels.histogramSync(new Float64Array(3), { bins: '4' as never })).toThrowError('bins must be a number, got "4"');
+      expect(() => configure({ maxQueue: Object.create(null) as never })).toThrowError(/maxQueue must be .*, got an object/);
     });
   });
 });

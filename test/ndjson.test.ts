@@ -363,6 +363,20 @@ describe('ndjson options and odd inputs', () => {
     await drain({ maxRecords: Infinity, batchBytes: 2.5 });
   });
 
+  it('tells a caller who streams a whole Buffer or string what to call instead', async () => {
+    // Before: a Buffer iterates as numbers, and the error blamed its first "chunk".
+    for (const whole of [Buffer.from('{"a":1}\n'), new Uint8Array(4), '{"a":1}\n']) {
+      const err = await (async () => {
+        for await (const _ of ndjson.stream(whole as never)) void _;
+      })().catch((e: unknown) => e);
+      expect((err as OffloopError).code).toBe('ERR_INVALID_ARG');
+      expect((err as OffloopError).message).toMatch(/use ndjson\.parse\(input\), or pass \[input\]/);
+    }
+    const records = [];
+    for await (const batch of ndjson.stream([Buffer.from('{"a":1}\n2\n')])) records.push(...batch);
+    expect(records).toEqual([{ a: 1 }, 2]);
+  });
+
   it('checks maxDepth as json.* does, and columns honours it', async () => {
     for (const maxDepth of ['5', -1, 0, NaN, 2 ** 32 + 1]) {
       expect(await code(() => ndjson.parse('1\n', { maxDepth } as never))).toBe('ERR_INVALID_ARG');

@@ -1,5 +1,5 @@
 /** `CommitWindow`: Kafka-style offset tracking with out-of-order completion and backpressure. */
-import { abortError, invalidArg } from '../errors.js';
+import { abortError, invalidArg, shown } from '../errors.js';
 import { checkConcurrency, checkSignal } from './shared.js';
 import { OffsetRing } from './ring.js';
 import { watchAbort } from '../abort.js';
@@ -48,7 +48,7 @@ export class CommitWindow {
   constructor(options: CommitWindowOptions) {
     this.maxInFlight = checkConcurrency(options?.maxInFlight, 'maxInFlight');
     const start = options.start ?? 0;
-    if (!Number.isSafeInteger(start) || start < 0) throw invalidArg(`start must be an integer >= 0, got ${String(start)}`);
+    if (!Number.isSafeInteger(start) || start < 0) throw invalidArg(`start must be an integer >= 0, got ${shown(start)}`);
     if (options.onCommit !== undefined && typeof options.onCommit !== 'function') throw invalidArg('onCommit must be a function');
     this.#committable = start;
     this.#onCommit = options.onCommit;

@@ -45,7 +45,44 @@ export function mapConcurrent<T, R>(
   const signal = checkSignal(options.signal);
   if (options.ordered !== undefined && typeof options.ordered !== 'boolean') throw invalidArg('ordered must be a boolean');
   const iterator = openSource(source);
-  return run(iterator, fn, concurrency, options.ordered ?? true, signal);
+  return closingUnstarted(run(iterator, fn, concurrency, options.ordered ?? true, signal), iterator);
+}
+
+/**
+ * `gen`, except that `return()` or `throw()` before the first `next()` also closes the source:
+ * the generator's body, whose `finally` closes it, never runs then, and the source was opened
+ * already (so that a non-iterable fails at the call).
+ */
+function closingUnstarted<T>(gen: AsyncGenerator<T>, iterator: AsyncIterator<unknown>): AsyncIterableIterator<T> {
+  let started = false;
+  const it: AsyncIterableIterator<T> = {
+    next(...args: [] | [undefined]) {
+      started = true;
+      return gen.next(...args);
+    },
+    async return(value?: unknown) {
+      if (!started) {
+        started = true;
+        await iterator.return?.();
+      }
+      return gen.return(value as T);
+    },
+    async throw(error?: unknown) {
+      if (!started) {
+        started = true;
+        try {
+          await iterator.return?.();
+        } catch {
+          // The error thrown in is the one to report.
+        }
+      }
+      return gen.throw(error);
+    },
+    [Symbol.asyncIterator]() {
+      return it;
+    },
+  };
+  return it;
 }
 
 async function* run<T, R>(

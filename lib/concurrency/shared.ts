@@ -1,5 +1,5 @@
 /** Helpers shared by the concurrency patterns. */
-import { invalidArg } from '../errors.js';
+import { invalidArg, shown } from '../errors.js';
 import { watchAbort } from '../abort.js';
 
 /** Anything `for await` can walk: a sync or an async iterable. */
@@ -9,7 +9,7 @@ export type Source<T> = Iterable<T> | AsyncIterable<T>;
 export function checkConcurrency(value: unknown, name = 'concurrency', allowInfinity = false): number {
   if (allowInfinity && value === Number.POSITIVE_INFINITY) return value;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw invalidArg(`${name} must be an integer >= 1, got ${String(value)}`);
+    throw invalidArg(`${name} must be an integer >= 1, got ${shown(value)}`);
   }
   return value;
 }

@@ -4,7 +4,7 @@
  */
 import { native } from '../native.js';
 import { callNative, checkMode, dispatch, errorFromTuple, offload, type CallOptions, type NativeErrorTuple } from '../runtime.js';
-import { OffloopError, invalidArg } from '../errors.js';
+import { OffloopError, invalidArg, shown } from '../errors.js';
 import { estimateUs } from '../cost.js';
 import { buildValue, buildValues, buildValuesSync } from './build.js';
 import { EXCERPT_RADIUS, charWindow, excerptText, pointerText, toBytes, withExcerpt, type JsonInput } from './input.js';
@@ -23,7 +23,7 @@ export const DEFAULT_MAX_DEPTH = 10_000;
 export function maxDepthOf(options: { maxDepth?: number } | undefined): number {
   const d = options?.maxDepth ?? DEFAULT_MAX_DEPTH;
   if (!Number.isInteger(d) || d < 1 || d > 1_000_000) {
-    throw invalidArg(`maxDepth must be an integer between 1 and 1 000 000, got ${String(d)}`);
+    throw invalidArg(`maxDepth must be an integer between 1 and 1 000 000, got ${shown(d)}`);
   }
   return d;
 }

@@ -72,6 +72,35 @@ describe('mapConcurrent', () => {
     expect(state.returned).toBe(true);
   });
 
+  it('return() or throw() before the first next() closes the source it opened, and pulls nothing', async () => {
+    // Before: the source iterator was opened at the call, but only the generator body closed it,
+    // and a generator that never started has no body to run.
+    const opened = () => {
+      const state = { pulled: 0, returns: 0 };
+      const source = {
+        [Symbol.asyncIterator]: () => ({
+          next: async () => ({ done: false, value: state.pulled++ }),
+          return: async () => {
+            state.returns++;
+            return { done: true as const, value: undefined };
+          },
+        }),
+      };
+      return { state, source };
+    };
+    const a = opened();
+    const m = mapConcurrent(a.source, async (x) => x, { concurrency: 3 });
+    expect(await m.return!()).toEqual({ done: true, value: undefined });
+    expect(a.state).toEqual({ pulled: 0, returns: 1 });
+    expect(await m.next()).toEqual({ done: true, value: undefined });
+    await m.return!();
+    expect(a.state.returns).toBe(1);
+    const b = opened();
+    const boom = new Error('boom');
+    await expect(mapConcurrent(b.source, async (x) => x, { concurrency: 3 }).throw!(boom)).rejects.toBe(boom);
+    expect(b.state).toEqual({ pulled: 0, returns: 1 });
+  });
+
   it('ordered: a slow head item holds back new pulls (in flight + buffered <= concurrency)', async () => {
     const { state, source } = trackedSource(20);
     const it = mapConcurrent(source, async (x) => (await sleep(x === 0 ? 40 : 1), x), { concurrency: 3 });

@@ -44,11 +44,18 @@ impl<T> Borrowed<T> {
 
 pub struct TypedView {
     pub kind: ElementKind,
+    /// The JS constructor's name, for messages ("a Uint8Array").
+    pub type_name: &'static str,
     data: *mut u8,
     len: usize,
 }
 
 impl TypedView {
+    /// The error for a typed array of the wrong element type: `{name} must be {expected}, got ...`.
+    pub fn wrong_type(&self, name: &str, expected: &str) -> napi::Error {
+        invalid_arg(format!("{name} must be {expected}, got {}", self.type_name))
+    }
+
     pub fn borrow<T>(&self) -> Borrowed<T> {
         Borrowed { ptr: self.data as *const T, len: self.len }
     }
@@ -64,7 +71,7 @@ impl TypedView {
 /// One `napi_get_typedarray_info` call: it fails for anything that is not a typed array, and its
 /// element type comes with it. Only an empty view can be detached (V8 reports a detached view as
 /// empty), so only then is the buffer asked. Hot Sync kernels call this for every argument.
-pub fn typed_view(env: &Env, value: &Unknown, name: &str) -> napi::Result<TypedView> {
+pub fn typed_view(env: &Env, value: &Unknown, name: &str, expected: &str) -> napi::Result<TypedView> {
     let env = env.raw();
     let raw = value.raw();
     let mut kind = 0;
@@ -77,7 +84,7 @@ pub fn typed_view(env: &Env, value: &Unknown, name: &str) -> napi::Result<TypedV
         unsafe { sys::napi_get_typedarray_info(env, raw, &mut kind, &mut len, &mut data, &mut buffer, &mut offset) };
     if status != sys::Status::napi_ok {
         return Err(invalid_arg(format!(
-            "{name} must be a Float64Array or Float32Array, got {}",
+            "{name} must be {expected}, got {}",
             describe(env, raw)
         )));
     }
@@ -89,14 +96,32 @@ pub fn typed_view(env: &Env, value: &Unknown, name: &str) -> napi::Result<TypedV
             return Err(invalid_arg(format!("{name} is backed by a detached ArrayBuffer")));
         }
     }
-    let kind = match kind {
+    let ek = match kind {
         sys::TypedarrayType::float64_array => ElementKind::F64,
         sys::TypedarrayType::float32_array => ElementKind::F32,
         sys::TypedarrayType::int32_array => ElementKind::I32,
         sys::TypedarrayType::uint8_array => ElementKind::U8,
         _ => ElementKind::Other,
     };
-    Ok(TypedView { kind, data: data.cast(), len })
+    Ok(TypedView { kind: ek, type_name: type_name(kind), data: data.cast(), len })
+}
+
+fn type_name(kind: sys::napi_typedarray_type) -> &'static str {
+    use sys::TypedarrayType as T;
+    match kind {
+        T::int8_array => "an Int8Array",
+        T::uint8_array => "a Uint8Array",
+        T::uint8_clamped_array => "a Uint8ClampedArray",
+        T::int16_array => "an Int16Array",
+        T::uint16_array => "a Uint16Array",
+        T::int32_array => "an Int32Array",
+        T::uint32_array => "a Uint32Array",
+        T::float32_array => "a Float32Array",
+        T::float64_array => "a Float64Array",
+        9 => "a BigInt64Array",
+        10 => "a BigUint64Array",
+        _ => "a typed array of another kind",
+    }
 }
 
 fn describe(env: sys::napi_env, raw: sys::napi_value) -> &'static str {
@@ -136,10 +161,11 @@ impl FloatArray {
 }
 
 pub fn float_array(env: &Env, value: &Unknown, name: &str) -> napi::Result<FloatArray> {
-    let view = typed_view(env, value, name)?;
+    const EXPECTED: &str = "a Float64Array or Float32Array";
+    let view = typed_view(env, value, name, EXPECTED)?;
     match view.kind {
         ElementKind::F64 => Ok(FloatArray::F64(view.borrow())),
         ElementKind::F32 => Ok(FloatArray::F32(view.borrow())),
-        _ => Err(invalid_arg(format!("{name} must be a Float64Array or Float32Array"))),
+        _ => Err(view.wrong_type(name, EXPECTED)),
     }
 }

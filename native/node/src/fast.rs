@@ -75,7 +75,7 @@ fn minmax_body(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
 /// array: measured 1.77 µs a call for 4 096 doubles through the array against 1.19 µs for
 /// `argmin`, whose result is one number.
 fn minmax_into_body(env: &Env, a: &Args) -> napi::Result<sys::napi_value> {
-    let pair = typed_view(env, &a.value(1), "pair")?;
+    let pair = typed_view(env, &a.value(1), "pair", "a Float64Array")?;
     let (data, len) = pair.raw_parts();
     if pair.kind != ElementKind::F64 || len < 2 {
         return Err(invalid_arg("pair must be a Float64Array of at least 2"));

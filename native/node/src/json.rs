@@ -12,9 +12,10 @@ use offloop_core::json::{self, BadLine, ColumnType, ParseOptions, Pointer};
 use offloop_core::runtime::{run_catching, JobCtx};
 
 fn bytes_arg(env: &Env, value: &Unknown, name: &str) -> napi::Result<Borrowed<u8>> {
-    let view = typed_view(env, value, name)?;
+    const EXPECTED: &str = "a Uint8Array or Buffer";
+    let view = typed_view(env, value, name, EXPECTED)?;
     if view.kind != ElementKind::U8 {
-        return Err(invalid_arg(format!("{name} must be a Uint8Array or Buffer")));
+        return Err(view.wrong_type(name, EXPECTED));
     }
     Ok(view.borrow())
 }

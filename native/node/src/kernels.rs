@@ -146,13 +146,13 @@ fn span<T>(s: &[T]) -> (usize, usize) {
 
 /// Reads an input array; `ints` allows Int32Array.
 fn any_array(env: &Env, value: &Unknown, name: &str, ints: bool) -> napi::Result<AnyArray> {
-    let view = typed_view(env, value, name)?;
+    let expected = if ints { "a Float64Array, Float32Array or Int32Array" } else { "a Float64Array or Float32Array" };
+    let view = typed_view(env, value, name, expected)?;
     match view.kind {
         ElementKind::F64 => Ok(AnyArray::F64(view.borrow())),
         ElementKind::F32 => Ok(AnyArray::F32(view.borrow())),
         ElementKind::I32 if ints => Ok(AnyArray::I32(view.borrow())),
-        _ if ints => Err(invalid_arg(format!("{name} must be a Float64Array, Float32Array or Int32Array"))),
-        _ => Err(invalid_arg(format!("{name} must be a Float64Array or Float32Array"))),
+        _ => Err(view.wrong_type(name, expected)),
     }
 }
 
@@ -214,13 +214,14 @@ fn is_nullish(env: &Env, value: &Unknown) -> bool {
 
 /// Reads a typed array the kernel will write into (an `out` argument, or `x` for in-place sort).
 fn writable(env: &Env, value: &Unknown, name: &str) -> napi::Result<AnyOut> {
-    let view = typed_view(env, value, name)?;
+    const EXPECTED: &str = "a Float64Array, Float32Array or Int32Array";
+    let view = typed_view(env, value, name, EXPECTED)?;
     let (data, len) = view.raw_parts();
     match view.kind {
         ElementKind::F64 => Ok(AnyOut::F64(Writable { ptr: data.cast(), len })),
         ElementKind::F32 => Ok(AnyOut::F32(Writable { ptr: data.cast(), len })),
         ElementKind::I32 => Ok(AnyOut::I32(Writable { ptr: data.cast(), len })),
-        _ => Err(invalid_arg(format!("{name} must be a Float64Array, Float32Array or Int32Array"))),
+        _ => Err(view.wrong_type(name, EXPECTED)),
     }
 }
 

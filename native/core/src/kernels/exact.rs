@@ -159,7 +159,7 @@ pub fn exact_sum<T: Element>(ctx: &JobCtx, x: &[T]) -> CoreResult<f64> {
     for p in &parts {
         total.merge(p);
     }
-    Ok(total.round())
+    Ok(super::signed_zero_sum(total.round(), x))
 }
 
 #[cfg(all(test, not(loom)))]

@@ -274,10 +274,11 @@ impl<A> Iterator for Tasks<A> {
     }
 }
 
-/// The sum of `x`, accumulated in f64. Empty input sums to 0. NaN anywhere gives NaN.
+/// The sum of `x`, accumulated in f64. Empty input sums to +0, all negative zeros to -0 (as
+/// left-to-right IEEE addition gives). NaN anywhere gives NaN.
 pub fn sum<T: Element>(ctx: &JobCtx, x: &[T]) -> CoreResult<f64> {
     let tasks = fold_blocks(ctx, x.len(), |p: &mut Partial, r| p.add(sum_block(&x[r])))?;
-    Ok(Partial::total(tasks))
+    Ok(super::signed_zero_sum(Partial::total(tasks), x))
 }
 
 /// The dot product of `x` and `y`, which the caller has checked are the same length.

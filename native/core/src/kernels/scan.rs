@@ -423,6 +423,19 @@ pub fn cumsum<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreR
         debug_assert_eq!(x.len(), out.len());
     }
     let n = out.len();
+    // Prefix sums of a leading run of -0 are -0 (see `leading_negative_zeros`); the scan's
+    // accumulators start at +0, so the run is put back after it. Counted first: in place, the
+    // scan overwrites `x`.
+    let negative_zeros = super::leading_negative_zeros(x.unwrap_or(out));
+    let result = cumsum_unsigned(ctx, x, out);
+    for o in &mut out[..negative_zeros] {
+        *o = T::from_f64(-0.0);
+    }
+    result
+}
+
+fn cumsum_unsigned<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreResult<()> {
+    let n = out.len();
     let stream = x.is_some() && super::stream::streams::<T>(n);
     let chunks = n.div_ceil(CHUNK);
     let workers = if ctx.is_parallel() { rayon::current_num_threads().min(chunks) } else { 1 };
