@@ -389,22 +389,25 @@ fn ewise_args(env: &Env, op: &str, x: &Unknown, y: &Unknown, a: f64, b: f64, out
     if matches!(op, Ewise::Clamp) && (a.is_nan() || b.is_nan() || a > b) {
         return Err(invalid_arg(format!("clamp: need lo <= hi, got lo = {a}, hi = {b}")));
     }
-    let out = if is_nullish(env, out) {
-        None
-    } else {
-        let o = writable(env, out, "out")?;
-        if !same_type(&x, &o) {
-            return Err(invalid_arg("out must have the same element type as x"));
-        }
-        if o.len() != x.len() {
-            return Err(invalid_arg(format!("out has {} elements but x has {}", o.len(), x.len())));
-        }
-        for input in std::iter::once(&x).chain(y.as_ref()) {
-            if overlaps(o.span(), input.span()) && o.span() != input.span() {
-                return Err(invalid_arg("out overlaps an input without being that same array"));
+    // The typed-array check first: `out` is given on the hot path, so `undefined` costs the
+    // extra `typeof`, not every call.
+    let out = match writable(env, out, "out") {
+        Err(_) if is_nullish(env, out) => None,
+        Err(e) => return Err(e),
+        Ok(o) => {
+            if !same_type(&x, &o) {
+                return Err(invalid_arg("out must have the same element type as x"));
             }
+            if o.len() != x.len() {
+                return Err(invalid_arg(format!("out has {} elements but x has {}", o.len(), x.len())));
+            }
+            for input in std::iter::once(&x).chain(y.as_ref()) {
+                if overlaps(o.span(), input.span()) && o.span() != input.span() {
+                    return Err(invalid_arg("out overlaps an input without being that same array"));
+                }
+            }
+            Some(o)
         }
-        Some(o)
     };
     Ok(EwiseCall { op, x, y, a, b, out })
 }

@@ -422,7 +422,6 @@ pub fn cumsum<T: Element>(ctx: &JobCtx, x: Option<&[T]>, out: &mut [T]) -> CoreR
     if let Some(x) = x {
         debug_assert_eq!(x.len(), out.len());
     }
-    let n = out.len();
     // Prefix sums of a leading run of -0 are -0 (see `leading_negative_zeros`); the scan's
     // accumulators start at +0, so the run is put back after it. Counted first: in place, the
     // scan overwrites `x`.
