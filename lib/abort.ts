@@ -30,8 +30,17 @@ export function watchAbort(signal: AbortSignal, onAbort: () => void): () => void
     const listener = (): void => {
       watches.delete(signal);
       // A snapshot: a callback may stop another's wait, or start a new one (which sees `aborted`).
+      // One that throws must not keep the others from running: its error is reported the way an
+      // event listener's would be (as an uncaught exception), after the rest have run.
       for (const f of Array.from(callbacks)) {
-        if (callbacks.delete(f)) f();
+        if (!callbacks.delete(f)) continue;
+        try {
+          f();
+        } catch (error) {
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
       }
     };
     watch = { callbacks, listener };
