@@ -1,5 +1,5 @@
 /** Turning user input into bytes, and parse errors into OffloopErrors with an excerpt. */
-import { OffloopError, invalidArg, type OffloopErrorCode } from '../errors.js';
+import { OffloopError, invalidArg, type OffloopErrorCode, shown } from '../errors.js';
 
 export type JsonInput = Uint8Array | string;
 
@@ -17,8 +17,7 @@ export function toBytes(input: unknown, name = 'input'): Uint8Array {
     }
     return new Uint8Array(input);
   }
-  const got = input === null ? 'null' : Array.isArray(input) ? 'an Array' : typeof input;
-  throw invalidArg(`${name} must be a Uint8Array, Buffer, ArrayBuffer or string, got ${got}`);
+  throw invalidArg(`${name} must be a Uint8Array, Buffer, ArrayBuffer or string, got ${shown(input)}`);
 }
 
 /**
