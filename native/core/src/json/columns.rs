@@ -308,6 +308,9 @@ struct Trie {
     indices: Vec<Option<usize>>,
     children: Vec<Vec<u32>>,
     size: Vec<u32>,
+    /// Per node: bit `min(len, 63)` set for the byte length of each child's key, so that most
+    /// members of a record (keys of other lengths) are passed over without a comparison.
+    key_lengths: Vec<u64>,
     /// Per field: its node.
     field_node: Vec<u32>,
 }
@@ -339,8 +342,14 @@ impl Trie {
             ends.push(n);
         }
         let mut order = vec![0u32; tmp.len()];
-        let mut trie =
-            Trie { keys: Vec::new(), indices: Vec::new(), children: Vec::new(), size: Vec::new(), field_node: Vec::new() };
+        let mut trie = Trie {
+            keys: Vec::new(),
+            indices: Vec::new(),
+            children: Vec::new(),
+            size: Vec::new(),
+            key_lengths: Vec::new(),
+            field_node: Vec::new(),
+        };
         fn visit(t: &[Tmp], n: usize, order: &mut [u32], trie: &mut Trie) {
             let id = trie.keys.len();
             order[n] = id as u32;
@@ -356,8 +365,15 @@ impl Trie {
             trie.size[id] = (trie.keys.len() - id) as u32;
         }
         visit(&tmp, 0, &mut order, &mut trie);
+        trie.key_lengths = trie.children.iter().map(|c| c.iter().fold(0u64, |m, &c| m | length_bit(trie.keys[c as usize].len()))).collect();
         trie.field_node = ends.iter().map(|&n| order[n]).collect();
         trie
+    }
+
+    /// Whether some child of `node` may have a key of `len` bytes.
+    #[inline(always)]
+    fn may_have_key_of(&self, node: u32, len: usize) -> bool {
+        self.key_lengths[node as usize] & length_bit(len) != 0
     }
 
     /// The child of `node` reached by member `key`.
@@ -365,6 +381,11 @@ impl Trie {
     fn child_by_key(&self, node: u32, key: &[u8]) -> Option<u32> {
         self.children[node as usize].iter().copied().find(|&c| same_key(&self.keys[c as usize], key))
     }
+}
+
+#[inline(always)]
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 /// `a == b`, without a library call for the short keys records have (mostly a length mismatch).
@@ -535,6 +556,11 @@ impl Sink for FieldSink<'_, '_> {
     #[inline(always)]
     fn key(&mut self, s: RawString) -> JResult<()> {
         let Some(o) = self.open.last() else { return Ok(()) };
+        // Without escapes the raw bytes are the key: its length alone rules most members out.
+        if !s.escaped && !self.trie.may_have_key_of(o.node, s.raw.len()) {
+            self.pending = None;
+            return Ok(());
+        }
         let key = s.text(&mut self.key_scratch)?;
         self.pending = self.trie.child_by_key(o.node, key);
         Ok(())

@@ -157,29 +157,57 @@ fn skip_digits(input: &[u8], mut i: usize) -> usize {
 }
 
 /// Converts a token that `scan` accepted.
+///
+/// Fast path (Clinger's): a token of at most 19 digits with no exponent, whose digits as one
+/// integer `m` are at most 2^53, is `m / 10^f` for `f` fraction digits (at most 22): both
+/// operands are exact doubles and IEEE division rounds correctly, so this is the double nearest
+/// the decimal, as `JSON.parse` gives. Prices, ids and coordinates of up to 16 digits take it;
+/// anything else goes to fast-float.
 #[inline]
 pub(crate) fn to_f64(token: &[u8]) -> f64 {
     let (negative, digits) = match token.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, token),
     };
-    // Up to 15 digits fit below 2^53, where every integer is a double: exact without rounding.
-    if digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+    if digits.len() <= 20 {
         let mut n = 0u64;
-        for &d in digits {
-            n = n * 10 + u64::from(d - b'0');
+        let mut i = 0;
+        while let Some(d) = digits.get(i).map(|b| b.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+            n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
         }
-        let v = n as f64;
-        return if negative { -v } else { v };
+        let mut fraction = 0;
+        let mut point = 0;
+        if digits.get(i) == Some(&b'.') {
+            i += 1;
+            point = 1;
+            let start = i;
+            while let Some(d) = digits.get(i).map(|b| b.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+                n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+                i += 1;
+            }
+            fraction = i - start;
+        }
+        // At most 19 digits: `n` did not wrap (10^19 - 1 < 2^64).
+        if i == digits.len() && i - point <= 19 && n <= 1 << 53 {
+            let v = n as f64 / POW10[fraction];
+            return if negative { -v } else { v };
+        }
     }
     // The grammar is a subset of what fast-float accepts, so this never fails; NaN would only show
     // a broken caller.
     fast_float2::parse::<f64, _>(token).unwrap_or(f64::NAN)
 }
 
+/// 10^0 ..= 10^22, each exactly a double (5^22 < 2^53).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
 #[cfg(test)]
 mod tests {
-    use super::{non_digit_mask, non_digit_mask_swar, scan, scan_bytes, skip_digits, WINDOW};
+    use super::{non_digit_mask, non_digit_mask_swar, scan, scan_bytes, skip_digits, to_f64, WINDOW};
 
     #[test]
     fn json_non_digit_mask_is_exact() {
@@ -217,6 +245,48 @@ mod tests {
             assert_eq!(scan(&token, 0), scan_bytes(&token, 0), "{:?}", String::from_utf8_lossy(&token));
             token.extend_from_slice(b",0000000000000000000000000000000000");
             assert_eq!(scan(&token, 0), scan_bytes(&token, 0), "{:?}", String::from_utf8_lossy(&token));
+        }
+    }
+
+    /// The fast path gives fast-float's double (the correctly rounded one) on decimals around its
+    /// limits: 15 to 20 digits, values near 2^53, long fractions, leading zeros, negative zero.
+    #[test]
+    fn json_to_f64_fast_path_rounds_as_fast_float() {
+        let mut fixed: Vec<String> = [
+            "0", "-0", "0.0", "-0.0", "9007199254740992", "9007199254740993", "-9007199254740993", "0.9007199254740993",
+            "900719925474099.3", "1234567890123456789", "12345678901234567890", "0.0000000000000000001",
+            "0.1", "0.2", "0.3", "1748.14", "-65.613616999999977", "99999999999999999", "1.7976931348623157",
+            "0.00000000000000000000001", "4.35", "2.675", "1e5", "-1.5E-3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..300_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let digits = 1 + (seed % 20) as usize;
+            let point = (seed >> 8) as usize % (digits + 1);
+            let mut s = String::new();
+            if seed >> 20 & 1 == 1 {
+                s.push('-');
+            }
+            let mut r = seed;
+            for i in 0..digits {
+                if i == point && i > 0 {
+                    s.push('.');
+                }
+                r = r.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1442695040888963407);
+                // No leading zero before other digits (the grammar's rule), else any digit.
+                let d = if i == 0 && point != 1 && digits > 1 { 1 + (r >> 60) % 9 } else { (r >> 59) % 10 };
+                s.push((b'0' + d as u8) as char);
+            }
+            fixed.push(s);
+        }
+        for s in &fixed {
+            let expected = fast_float2::parse::<f64, _>(s.as_bytes()).unwrap();
+            assert_eq!(to_f64(s.as_bytes()).to_bits(), expected.to_bits(), "{s}");
         }
     }
 
