@@ -119,6 +119,30 @@ fn json_columns_typed_with_validity() {
     assert_eq!(columns(&JobCtx::inline(), b"", &fields(&[("/a/*", ColumnType::F64)]), ParseOptions::default()).map_err(|e| e.code), Err(ErrorCode::InvalidArg));
 }
 
+/// Members are passed over by key length first: keys of a field's length that differ, escaped
+/// spellings of a field's key, and keys of 63 bytes or more (which share one length bit) must
+/// still find, or not find, their field.
+#[test]
+fn json_columns_key_length_filter_keeps_exact_matches() {
+    let long_a = "k".repeat(70);
+    let long_b = format!("{}x", "k".repeat(69));
+    let input = format!(
+        "{{\"prize\": 1, \"price\": 2, \"{long_b}\": 3, \"{long_a}\": 4}}\n{{\"pr\\u0069ce\": 5, \"{long_a}x\": 6}}\n{{\"price\": 7, \"price\": 8}}\n"
+    );
+    let spec = fields(&[("/price", ColumnType::F64), (&format!("/{long_a}"), ColumnType::F64)]);
+    let cols = columns(&JobCtx::inline(), input.as_bytes(), &spec, ParseOptions::default()).expect("columns");
+    assert_eq!(cols.len, 3);
+    match (&cols.columns[0].values, &cols.columns[1].values) {
+        (ColumnValues::F64(price), ColumnValues::F64(long)) => {
+            assert_eq!(price, &vec![2.0, 5.0, 8.0]);
+            assert_eq!(long[0], 4.0);
+            assert!(long[1].is_nan() && long[2].is_nan());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(cols.columns[1].valid, vec![1, 0, 0]);
+}
+
 #[test]
 fn json_columns_parallel_equals_sequential() {
     let input = many_lines(None);
