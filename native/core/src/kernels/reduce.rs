@@ -164,12 +164,21 @@ fn fold_lanes<L: Lanes>(v: L) -> f64 {
     lanes[0]
 }
 
-/// Vector `i` of `x`: elements `16 i ..`, zero-padded past the end, prefetching ahead.
+/// Inputs of at most this many elements are reduced without software prefetches: they are in L1
+/// or L2 when they are hot, where a prefetch only takes a load slot. Rust harness on the
+/// session-13 Xeon VM, 4 096 doubles, best of 30 x 2 000 calls, the best of six alternating
+/// rounds: `sum` 335 -> 298 ns, `mean` 342 -> 303, `dot` 858 -> 786 (a plain 8-accumulator
+/// AVX-512 sum: 243 ns). Longer inputs stream from memory, where the prefetch pays (`PREFETCH`).
+pub(crate) const NEAR: usize = 16 * 1024;
+
+/// Vector `i` of `x`: elements `16 i ..`, zero-padded past the end, prefetching ahead with `PF`.
 #[inline(always)]
-fn vector<L: Lanes, T: Element>(x: &[T], i: usize) -> L {
+fn vector<L: Lanes, T: Element, const PF: bool>(x: &[T], i: usize) -> L {
     let at = i * LANES;
     if at + LANES <= x.len() {
-        prefetch(&x[at..], PREFETCH);
+        if PF {
+            prefetch(&x[at..], PREFETCH);
+        }
         L::load(&x[at..])
     } else {
         padded::<L, T>(&x[at..])
@@ -177,30 +186,63 @@ fn vector<L: Lanes, T: Element>(x: &[T], i: usize) -> L {
 }
 
 #[inline(always)]
+fn sum_body<L: Lanes, T: Element, const PF: bool>(x: &[T]) -> f64 {
+    pairwise::<L>(x.len().div_ceil(LANES), #[inline(always)] |i| vector::<L, T, PF>(x, i))
+}
+
+#[inline(always)]
 fn sum_block_body<L: Lanes, T: Element>(x: &[T]) -> f64 {
-    pairwise::<L>(x.len().div_ceil(LANES), #[inline(always)] |i| vector::<L, T>(x, i))
+    sum_body::<L, T, true>(x)
+}
+
+#[inline(always)]
+fn sum_near_body<L: Lanes, T: Element>(x: &[T]) -> f64 {
+    sum_body::<L, T, false>(x)
+}
+
+#[inline(always)]
+fn dot_body<L: Lanes, T: Element, const PF: bool>(x: &[T], y: &[T]) -> f64 {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    pairwise::<L>(n.div_ceil(LANES), #[inline(always)] |i| vector::<L, T, PF>(x, i).mul(vector::<L, T, PF>(y, i)))
 }
 
 #[inline(always)]
 fn dot_block_body<L: Lanes, T: Element>(x: &[T], y: &[T]) -> f64 {
-    let n = x.len().min(y.len());
-    let (x, y) = (&x[..n], &y[..n]);
-    pairwise::<L>(n.div_ceil(LANES), #[inline(always)] |i| vector::<L, T>(x, i).mul(vector::<L, T>(y, i)))
+    dot_body::<L, T, true>(x, y)
+}
+
+#[inline(always)]
+fn dot_near_body<L: Lanes, T: Element>(x: &[T], y: &[T]) -> f64 {
+    dot_body::<L, T, false>(x, y)
 }
 
 /// The sum of squares of one block, pairwise: the terms are never negative, so its error is
 /// relative, at most about 11 u (u = 2^-53, the tree's depth for a whole block).
 #[inline(always)]
-fn sumsq_block_body<L: Lanes, T: Element>(x: &[T]) -> f64 {
+fn sumsq_body<L: Lanes, T: Element, const PF: bool>(x: &[T]) -> f64 {
     pairwise::<L>(x.len().div_ceil(LANES), #[inline(always)] |i| {
-        let v = vector::<L, T>(x, i);
+        let v = vector::<L, T, PF>(x, i);
         v.mul(v)
     })
 }
 
+#[inline(always)]
+fn sumsq_block_body<L: Lanes, T: Element>(x: &[T]) -> f64 {
+    sumsq_body::<L, T, true>(x)
+}
+
+#[inline(always)]
+fn sumsq_near_body<L: Lanes, T: Element>(x: &[T]) -> f64 {
+    sumsq_body::<L, T, false>(x)
+}
+
 lane_dispatch!(pub(crate) fn sum_block<T: Element>(x: &[T]) -> f64 => sum_block_body);
+lane_dispatch!(fn sum_block_near<T: Element>(x: &[T]) -> f64 => sum_near_body);
 lane_dispatch!(fn sumsq_block<T: Element>(x: &[T]) -> f64 => sumsq_block_body);
+lane_dispatch!(fn sumsq_block_near<T: Element>(x: &[T]) -> f64 => sumsq_near_body);
 lane_dispatch!(fn dot_block<T: Element>(x: &[T], y: &[T]) -> f64 => dot_block_body);
+lane_dispatch!(fn dot_block_near<T: Element>(x: &[T], y: &[T]) -> f64 => dot_near_body);
 
 /// Block results added in index order (both halves of each compensated pair), with the plain sum
 /// of the blocks kept beside them for IEEE special values.
@@ -277,7 +319,9 @@ impl<A> Iterator for Tasks<A> {
 /// The sum of `x`, accumulated in f64. Empty input sums to +0, all negative zeros to -0 (as
 /// left-to-right IEEE addition gives). NaN anywhere gives NaN.
 pub fn sum<T: Element>(ctx: &JobCtx, x: &[T]) -> CoreResult<f64> {
-    let tasks = fold_blocks(ctx, x.len(), |p: &mut Partial, r| p.add(sum_block(&x[r])))?;
+    // The same additions either way: the prefetches never change a value.
+    let block = if x.len() <= NEAR { sum_block_near::<T> } else { sum_block::<T> };
+    let tasks = fold_blocks(ctx, x.len(), |p: &mut Partial, r| p.add(block(&x[r])))?;
     Ok(super::signed_zero_sum(Partial::total(tasks), x))
 }
 
@@ -292,7 +336,7 @@ pub fn dot<T: Element>(ctx: &JobCtx, x: &[T], y: &[T]) -> CoreResult<f64> {
         let mut values = [0.0f64; BLOCKS_PER_TASK];
         let mut one = |b: usize| {
             let r = b * BLOCK..((b + 1) * BLOCK).min(x.len());
-            values[b] = dot_block(&x[r.clone()], &y[r]);
+            values[b] = if x.len() <= NEAR { dot_block_near(&x[r.clone()], &y[r]) } else { dot_block(&x[r.clone()], &y[r]) };
         };
         if super::sweep_backward() {
             (0..blocks).rev().for_each(&mut one);
@@ -570,7 +614,8 @@ fn variance_of<T: Element>(ctx: &JobCtx, x: &[T], ddof: f64) -> CoreResult<f64> 
 /// Euclidean norm: the compensated sum of squares, rescaled by the largest magnitude when the plain
 /// squares would overflow or underflow.
 pub fn norm2<T: Element>(ctx: &JobCtx, x: &[T]) -> CoreResult<f64> {
-    let tasks = fold_blocks(ctx, x.len(), |p: &mut Partial, r| p.add(sumsq_block(&x[r])))?;
+    let block = if x.len() <= NEAR { sumsq_block_near::<T> } else { sumsq_block::<T> };
+    let tasks = fold_blocks(ctx, x.len(), |p: &mut Partial, r| p.add(block(&x[r])))?;
     let ss = Partial::total(tasks);
     if ss.is_nan() || (ss.is_finite() && ss >= 1e-290) || ss == 0.0 && x.is_empty() {
         return Ok(ss.sqrt());
