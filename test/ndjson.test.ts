@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { isDeepStrictEqual } from 'node:util';
 import { Readable } from 'node:stream';
 import { json, ndjson, OffloopError, stats } from '../lib/index.js';
+import { stretchStats } from '../lib/json/build.js';
 import { corpus, hasCorpus } from './helpers/corpus.js';
 import { seeded } from './helpers/random.js';
 
@@ -70,6 +71,30 @@ describe('ndjson.parse', () => {
   it('parses a large input across the pool, in order', async () => {
     const got = await ndjson.parse(synthetic);
     expect(isDeepStrictEqual([...got], lines(synthetic.toString()))).toBe(true);
+  });
+
+  it('builds many small records in slices, yielding to the loop, and sees an abort between them', async () => {
+    // Until session 13 a record of fewer than 2 048 values never read the slice deadline (the
+    // count restarted with each record), so all records were built in one block: 200-290 ms for
+    // 200 000 records, during which timers and aborts waited.
+    const small = Buffer.from(Array.from({ length: 300_000 }, (_, i) => `{"id":${i},"t":["a",${i % 7}]}`).join('\n'));
+    const scalars = Buffer.from(Array.from({ length: 600_000 }, (_, i) => String(i)).join('\n'));
+    for (const input of [small, scalars]) {
+      await ndjson.parse(input); // compiled once
+      stretchStats.stretches = [];
+      stretchStats.record = true;
+      const got = await ndjson.parse(input);
+      stretchStats.record = false;
+      expect(got.length).toBe(input === small ? 300_000 : 600_000);
+      // Each stretch is one slice budget of builder work (4 ms) with the loop's turn after it;
+      // the whole build is tens of milliseconds here or more.
+      const work = stretchStats.stretches.reduce((t, [a, b]) => t + b - a, 0);
+      expect(stretchStats.stretches.length).toBeGreaterThan(Math.min(5, work / 8));
+    }
+    const ac = new AbortController();
+    const pending = ndjson.parse(Buffer.concat([small, Buffer.from('\n'), small, Buffer.from('\n'), small]), { signal: ac.signal });
+    setTimeout(() => ac.abort(), 20);
+    expect(((await pending.catch((e: unknown) => e)) as Error).name).toBe('AbortError');
   });
 });
 

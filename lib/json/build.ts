@@ -99,6 +99,9 @@ export async function* buildInArrays(
   const builder = new TapeBuilder(tape);
   let out: unknown[] = [];
   let deadline = await sliceTurn(budget, signal);
+  // Top-level values since the deadline was last read here: scalar records (NDJSON of numbers)
+  // fill no container, so `run` never reads it for them.
+  let values = 0;
   for (;;) {
     while (!builder.run(deadline)) {
       const end = performance.now();
@@ -119,6 +122,13 @@ export async function* buildInArrays(
     }
     if (!more) return;
     builder.next();
+    if ((++values & 255) === 0 && performance.now() > deadline) {
+      const end = performance.now();
+      sliceEnded(end);
+      await yieldToLoop();
+      if (signal?.aborted) throw abortError(signal);
+      deadline = await sliceTurn(budget, signal, end);
+    }
   }
 }
 

@@ -153,6 +153,9 @@ export class TapeBuilder {
   private readonly stackFilled: number[] = [];
   private readonly stackShape: number[] = [];
   private depth = 0;
+  /** Values filled since the builder was made: the deadline is read every 2 048 of them, counted
+   * across `run` calls, so a tape of many small values (NDJSON records) is sliced too. */
+  private steps = 0;
   /** Reused member-value buffers, one per nesting depth, and number-only ones for arrays. */
   private readonly buffers: unknown[][] = [];
   private readonly numberBuffers: unknown[][] = [];
@@ -268,7 +271,7 @@ export class TapeBuilder {
     let size = this.size;
     let filled = this.filled;
     let shape = this.frameShape;
-    let steps = 0;
+    let steps = this.steps;
     for (;;) {
       let v: unknown;
       if (kind !== NONE && filled === size) {
@@ -364,6 +367,7 @@ export class TapeBuilder {
         this.done = true;
         this.kind = NONE;
         this.depth = 0;
+        this.steps = steps;
         return true;
       }
       if (kind === BIG) {
@@ -380,6 +384,7 @@ export class TapeBuilder {
       }
       filled++;
       if ((++steps & 2047) === 0 && performance.now() > deadline) {
+        this.steps = steps;
         this.kind = kind;
         this.target = target;
         this.size = size;
