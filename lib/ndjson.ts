@@ -422,7 +422,10 @@ export async function columns(
     (id, c) => native.ndjsonColumnsSubmit(id, bytes, paths, types, ON_ERROR[mode], depth, c),
     bytes,
     options?.signal,
-  );
+  ).catch((err: unknown) => {
+    // With 'throw' the first bad line rejects the job itself: give it the excerpt every other path has.
+    throw withExcerpt(err, bytes);
+  });
   if (mode === 'throw' && raw.errors.length > 0) throw withExcerpt(errorFromTuple(raw.errors[0]!), bytes);
   const errors: LineError[] =
     mode === 'collect'

@@ -269,6 +269,25 @@ describe('ndjson.stream', () => {
 });
 
 describe('ndjson.columns', () => {
+  it("onError: 'throw' rejects with the first bad line's error, worded and excerpted as ndjson.parse's", async () => {
+    // Line 2 has a syntax error and line 3 an invalid UTF-8 byte: until session 13 columns
+    // reported line 3's, without an excerpt and in the whole-document wording.
+    const input = Buffer.concat([Buffer.from('{"a":1}\n{"a":1,}\n{"a":"'), Buffer.from([0xff]), Buffer.from('"}\n')]);
+    const fields = { a: { path: '/a', type: 'f64' as const } };
+    const theirs = (await ndjson.parse(input).catch((e: unknown) => e)) as OffloopError;
+    const ours = (await ndjson.columns(input, { fields }).catch((e: unknown) => e)) as OffloopError;
+    expect(ours).toBeInstanceOf(OffloopError);
+    expect([ours.code, ours.line, ours.column, ours.offset]).toEqual(['ERR_JSON_SYNTAX', 2, 8, 15]);
+    expect([ours.code, ours.line, ours.column, ours.offset, ours.message, ours.excerpt]).toEqual([
+      theirs.code,
+      theirs.line,
+      theirs.column,
+      theirs.offset,
+      theirs.message,
+      theirs.excerpt,
+    ]);
+  });
+
   it('extracts typed columns with validity masks', async () => {
     const text = [
       '{"id": 1, "price": 2.5, "ok": true, "name": "a", "n": {"v": 7}}',

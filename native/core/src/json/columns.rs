@@ -92,14 +92,20 @@ pub fn columns_with(
     }
     let trie = Trie::new(fields);
     let chunks = match bad {
-        BadLine::Fail => ndjson::map_line_chunks_unchecked(ctx, input, |range| {
-            let mut scratch = Scratch::default();
-            let whole = chunk_at_once(ctx, &input[range.clone()], &trie, fields, opts, &mut scratch);
-            match whole.map_err(|e| e.shifted(range.start))? {
-                Some(out) => Ok((out, Vec::new())),
-                None => chunk_by_line(ctx, input, range, 1, &trie, fields, opts, bad, &mut scratch),
-            }
-        })?,
+        // The first bad line's error, whatever it is (as `ndjson.parse` reports): a chunk with a bad
+        // record or invalid UTF-8 goes line by line, and the chunks' errors are taken in order.
+        // Until session 13 invalid UTF-8 anywhere won over a syntax error on an earlier line.
+        BadLine::Fail => {
+            let per_chunk = ndjson::map_ranges(ctx, &ndjson::line_chunks(ctx, input)?, |range| {
+                let mut scratch = Scratch::default();
+                match chunk_at_once(ctx, &input[range.clone()], &trie, fields, opts, &mut scratch) {
+                    Ok(Some(out)) => Ok((out, Vec::new())),
+                    Ok(None) | Err(Failure::Syntax(_)) => chunk_by_line(ctx, input, range.clone(), 1, &trie, fields, opts, bad, &mut scratch),
+                    Err(e) => Err(e),
+                }
+            })?;
+            per_chunk.into_iter().collect::<JResult<Vec<_>>>().map_err(|e| e.into_line_core(input))?
+        }
         BadLine::Skip | BadLine::Collect => {
             let per_chunk = ndjson::map_ranges(ctx, &ndjson::numbered_line_chunks(ctx, input, true)?, |(range, first_line)| {
                 let (range, first_line) = (range.clone(), *first_line);
@@ -281,7 +287,7 @@ fn chunk_by_line(
         let text = &input[line.start..line.end];
         let mut sink = FieldSink::new(trie, text);
         let rows = out.rows;
-        let row = if bad == BadLine::Fail { Ok(()) } else { utf8::validate_utf8(ctx, text) }
+        let row = utf8::validate_utf8(ctx, text)
             .and_then(|()| structural::structural_index(ctx, text, &mut scratch.index))
             .and_then(|()| walk_document(ctx, text, scratch, opts, &mut sink))
             .and_then(|()| sink.push_row(&mut out));

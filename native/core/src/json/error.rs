@@ -108,6 +108,22 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// [`Failure::into_core`] for an NDJSON line: the message names the line and column as the
+    /// other NDJSON errors do (`... (line 2, column 8)`), the excerpt is left to the caller.
+    #[cold]
+    pub fn into_line_core(self, input: &[u8]) -> CoreError {
+        match self {
+            Failure::Other(e) => e,
+            Failure::Syntax(s) => {
+                let position = locate(input, s.offset);
+                let message = format!("{} (line {}, column {})", s.message, position.line, position.column);
+                CoreError { code: s.code, message, position: Some(position) }
+            }
+        }
+    }
+}
+
 /// Line (1-based, lines end at LF) and column (1-based, counted in UTF-8 characters so that it
 /// matches what an editor shows) of a byte offset.
 pub fn locate(input: &[u8], offset: usize) -> Position {

@@ -202,6 +202,28 @@ fn json_columns_whole_chunk_equals_line_by_line() {
     }
 }
 
+/// With `Fail`, the first bad line decides the error, also when invalid UTF-8 comes later in
+/// the same chunk or in a later one, and an invalid byte on the first bad line is reported as such.
+#[test]
+fn json_columns_fail_reports_the_first_bad_line() {
+    let spec = fields(&[("/a", ColumnType::F64)]);
+    let mut input = b"{\"a\":1,}\n{\"a\":\"".to_vec();
+    input.extend_from_slice(&[0xFF, b'"', b'}', b'\n']);
+    let e = columns(&JobCtx::inline(), &input, &spec, ParseOptions::default()).expect_err("line 1");
+    assert_eq!((e.code, e.position.as_ref().map(|p| (p.line, p.column))), (ErrorCode::JsonSyntax, Some((1, 8))));
+    assert!(e.message.ends_with("(line 1, column 8)"), "worded as the other NDJSON errors: {}", e.message);
+    // Across chunks: a syntax error deep in the first chunks, invalid UTF-8 near the end.
+    let mut big = many_lines(Some(3_000));
+    big.extend_from_slice(&[b'"', 0xFF, b'"', b'\n']);
+    let e = pooled(|ctx| columns(ctx, &big, &spec, ParseOptions::default())).expect_err("line 3001");
+    assert_eq!((e.code, e.position.as_ref().map(|p| p.line)), (ErrorCode::JsonSyntax, Some(3_001)));
+    // Invalid UTF-8 first: that is the error.
+    let mut early = vec![b'"', 0xFF, b'"', b'\n'];
+    early.extend_from_slice(&many_lines(Some(3_000)));
+    let e = pooled(|ctx| columns(ctx, &early, &spec, ParseOptions::default())).expect_err("line 1");
+    assert_eq!((e.code, e.position.as_ref().map(|p| p.line)), (ErrorCode::InvalidUtf8, Some(1)));
+}
+
 #[test]
 fn json_columns_skip_and_collect_bad_lines() {
     let spec = fields(&[("/a", ColumnType::F64), ("/b", ColumnType::Str)]);
@@ -212,7 +234,8 @@ fn json_columns_skip_and_collect_bad_lines() {
     let fail = run(BadLine::Fail).expect_err("fails");
     let plain = columns(&JobCtx::inline(), &input, &spec, ParseOptions::default()).expect_err("fails");
     assert_eq!(fail, plain);
-    assert_eq!(fail.code, ErrorCode::InvalidUtf8, "invalid UTF-8 anywhere wins with Fail");
+    // The first bad line's error, as `ndjson.parse` reports (line 5's invalid UTF-8 used to win).
+    assert_eq!((fail.code, fail.position.as_ref().map(|p| p.line)), (ErrorCode::JsonSyntax, Some(2)));
     let (skipped, none) = run(BadLine::Skip).expect("skips");
     assert!(none.is_empty());
     assert_eq!(skipped.len, 2);
