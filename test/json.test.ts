@@ -312,6 +312,15 @@ describe('odd inputs and options', () => {
     expect(await code(() => json.parseMany(['1'], { signal: {} } as never))).toBe('ERR_INVALID_ARG');
     expect(await code(() => json.parseFile('/nonexistent', { signal: {} } as never))).toBe('ERR_INVALID_ARG');
   });
+
+  it('parseMany rejects one document given in place of a list (a string was parsed per character)', async () => {
+    for (const one of ['[1,2]', Buffer.from('[1,2]'), new Uint8Array([0x31])]) {
+      const err = (await json.parseMany(one as never).catch((e: unknown) => e)) as OffloopError;
+      expect(err.code).toBe('ERR_INVALID_ARG');
+      expect(err.message).toMatch(/json\.parse\(input\)/);
+    }
+    expect((await json.parseMany(new Set(['1', '[2]']))).values).toEqual([1, [2]]);
+  });
 });
 
 describe('select', () => {

@@ -190,7 +190,13 @@ export interface ParseManyResult {
 /** Parses many documents in parallel across the pool; one failure does not stop the others. */
 export async function parseMany(inputs: Iterable<JsonInput>, options?: JsonOptions): Promise<ParseManyResult> {
   if (inputs === null || typeof (inputs as Iterable<unknown>)?.[Symbol.iterator] !== 'function') {
-    throw invalidArg('inputs must be an iterable of Uint8Array or string');
+    throw invalidArg(`inputs must be an iterable of Uint8Array or string, got ${shown(inputs)}`);
+  }
+  // One document is iterable too (a string by character, a Buffer by byte): say what was meant.
+  if (typeof inputs === 'string' || ArrayBuffer.isView(inputs)) {
+    throw invalidArg(
+      `inputs must be a list of documents, got one ${typeof inputs === 'string' ? 'string' : 'buffer'}; use json.parse(input) for one document, or json.parseMany([input])`,
+    );
   }
   const list = Array.from(inputs, (x, i) => toBytes(x, `inputs[${i}]`));
   const depth = maxDepthOf(options);
