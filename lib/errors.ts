@@ -69,9 +69,21 @@ export function shown(v: unknown): string {
     case 'object':
       if (v === null) return 'null';
       if (Array.isArray(v)) return 'an Array';
-      if (ArrayBuffer.isView(v)) return `a ${Object.getPrototypeOf(v)?.constructor?.name ?? 'typed array'}`;
+      if (ArrayBuffer.isView(v)) {
+        const name = String(Object.getPrototypeOf(v)?.constructor?.name ?? 'typed array');
+        return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+      }
       return 'an object';
     default:
       return String(v);
   }
+}
+
+/** `options[name]` as a boolean: false when absent; `ERR_INVALID_ARG` for a value of another type
+ * (`{ exact: 'yes' }` used to mean false without a word). */
+export function flagOf(options: object | undefined, name: string): boolean {
+  const v = (options as Record<string, unknown> | undefined)?.[name];
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw invalidArg(`options.${name} must be a boolean, got ${shown(v)}`);
+  return v;
 }

@@ -6,7 +6,7 @@
 import { native, type SyncElementwise, type SyncReduction } from './native.js';
 import { callNative, dispatch, type CallOptions } from './runtime.js';
 import { estimateUs } from './cost.js';
-import { invalidArg, shown } from './errors.js';
+import { flagOf, invalidArg, shown } from './errors.js';
 
 export type FloatArray = Float64Array | Float32Array;
 
@@ -30,7 +30,13 @@ function toMinMax(raw: unknown): MinMax {
  * `{ exact: true }`: the correctly rounded sum.
  */
 export function sum(x: NumericArray, options?: SumOptions): Promise<number> {
-  if (options?.exact === true) return reduceCall('exactSum', x, 0, options, estimateUs('exactSum', length(x)));
+  let exact: boolean;
+  try {
+    exact = flagOf(options, 'exact');
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (exact) return reduceCall('exactSum', x, 0, options, estimateUs('exactSum', length(x)));
   return dispatch(
     options,
     estimateUs('sum', length(x)),
@@ -41,7 +47,7 @@ export function sum(x: NumericArray, options?: SumOptions): Promise<number> {
 }
 
 export function sumSync(x: NumericArray, options?: { exact?: boolean }): number {
-  if (options?.exact === true) return reduceSync('exactSum', x);
+  if (flagOf(options, 'exact')) return reduceSync('exactSum', x);
   return callNative(() => native.sumSync(x));
 }
 
@@ -344,7 +350,12 @@ function unshared<T>(x: T): T {
  * a new sorted array, or to `x` itself with `{ inPlace: true }`.
  */
 export function sort<T extends NumericArray>(x: T, options?: SortOptions): Promise<T> {
-  const inPlace = options?.inPlace === true;
+  let inPlace: boolean;
+  try {
+    inPlace = flagOf(options, 'inPlace');
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const src = unshared(x);
   // A shared `x` sorted in place: its copy is sorted in place and copied back.
   const convert = (raw: unknown): T => {
@@ -362,7 +373,7 @@ export function sort<T extends NumericArray>(x: T, options?: SortOptions): Promi
   );
 }
 export function sortSync<T extends NumericArray>(x: T, options?: { inPlace?: boolean }): T {
-  const inPlace = options?.inPlace === true;
+  const inPlace = flagOf(options, 'inPlace');
   const src = unshared(x);
   const raw = callNative(() => native.sortSync('sort', src, inPlace));
   if (!inPlace) return raw as T;
@@ -389,7 +400,11 @@ export function argsortSync(x: NumericArray): Uint32Array {
 function qsList(qs: number | ArrayLike<number>): number[] {
   if (typeof qs === 'number') return [qs];
   if (qs === null || typeof qs !== 'object' || typeof qs.length !== 'number') {
-    throw invalidArg('qs must be a number or an array of numbers');
+    throw invalidArg(`qs must be a number or an array of numbers, got ${shown(qs)}`);
+  }
+  // An array-like object can claim any length: copying { length: 1e9 } ran V8 out of memory.
+  if (!Array.isArray(qs) && !ArrayBuffer.isView(qs) && !(Number.isSafeInteger(qs.length) && qs.length >= 0 && qs.length <= 1 << 24)) {
+    throw invalidArg(`qs of ${shown(qs.length)} entries: an array-like qs may have at most 16 777 216; pass an Array or a typed array`);
   }
   const list = Array.from(qs);
   if (list.some((q) => typeof q !== 'number')) throw invalidArg('qs must hold numbers only');

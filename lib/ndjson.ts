@@ -405,8 +405,8 @@ export async function columns(
   const mode = onErrorMode(options);
   const depth = maxDepthOf(options);
   checkMode(options);
-  if (spec === null || typeof spec !== 'object' || spec.fields === null || typeof spec.fields !== 'object') {
-    throw invalidArg('columns() needs { fields: { name: { path, type } } }');
+  if (spec === null || typeof spec !== 'object' || spec.fields === null || typeof spec.fields !== 'object' || Array.isArray(spec.fields)) {
+    throw invalidArg(`columns() needs { fields: { name: { path, type } } }, got fields ${shown(spec?.fields)}`);
   }
   const names = Object.keys(spec.fields);
   const paths: string[] = [];

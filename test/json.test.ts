@@ -313,6 +313,10 @@ describe('odd inputs and options', () => {
     expect(await code(() => json.parseFile('/nonexistent', { signal: {} } as never))).toBe('ERR_INVALID_ARG');
   });
 
+  it('names the typed array it was given, with the right article', async () => {
+    expect(((await json.parse(new Int8Array(2) as never).catch((e: unknown) => e)) as OffloopError).message).toMatch(/got an Int8Array$/);
+  });
+
   it('parseMany rejects one document given in place of a list (a string was parsed per character)', async () => {
     for (const one of ['[1,2]', Buffer.from('[1,2]'), new Uint8Array([0x31])]) {
       const err = (await json.parseMany(one as never).catch((e: unknown) => e)) as OffloopError;

@@ -127,5 +127,20 @@ describe('first kernels: sum, dot, minmax', () => {
       expect(() => kernels.histogramSync(new Float64Array(3), { bins: '4' as never })).toThrowError('bins must be a number, got "4"');
       expect(() => configure({ maxQueue: Object.create(null) as never })).toThrowError(/maxQueue must be .*, got an object/);
     });
+    it('boolean options take booleans only, and numbers are written as JS writes them', async () => {
+      // Before session 13 `{ exact: 'yes' }` and `{ inPlace: 1 }` meant false without a word.
+      const x = new Float64Array([3, 1, 2]);
+      await expect(kernels.sum(x, { exact: 'yes' as never })).rejects.toThrowError('options.exact must be a boolean, got "yes"');
+      expect(() => kernels.sumSync(x, { exact: 1 as never })).toThrowError('options.exact must be a boolean, got 1');
+      await expect(kernels.sort(x, { inPlace: 'yes' as never })).rejects.toThrowError(/options.inPlace must be a boolean/);
+      expect(() => kernels.sortSync(x, { inPlace: 0 as never })).toThrowError(/options.inPlace must be a boolean/);
+      expect(Array.from(x)).toEqual([3, 1, 2]);
+      expect(kernels.sumSync(x, { exact: false })).toBe(6);
+      expect(() => kernels.histogramSync(x, { range: [0, Infinity] })).toThrowError('range must be finite [lo, hi] with lo <= hi, got [0, Infinity]');
+      expect(() => kernels.sumSync(new Int8Array(2) as never)).toThrowError(/got an Int8Array$/);
+      // An array-like qs is copied: one claiming a billion entries is refused, not copied.
+      expect(() => kernels.quantileSync(x, { length: 1e9 } as never)).toThrowError(/at most 16 777 216/);
+      expect(Array.from(kernels.quantileSync(x, { length: 1, 0: 0.5 } as never))).toEqual([2]);
+    });
   });
 });

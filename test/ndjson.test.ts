@@ -333,6 +333,8 @@ describe('ndjson.columns', () => {
   it('rejects bad specs and bad lines', async () => {
     const bad = await ndjson.columns('{}', { fields: { a: { path: '/a', type: 'f16' as never } } }).catch((e: unknown) => e);
     expect((bad as OffloopError).code).toBe('ERR_INVALID_ARG');
+    // fields as an array of specs used to give zero columns without a word.
+    await expect(ndjson.columns('{}', { fields: [{ path: '/a', type: 'f64' }] as never })).rejects.toThrowError(/got fields an Array/);
     const syntax = (await ndjson.columns('{"a":1}\n{"a":\n', { fields: { a: { path: '/a', type: 'f64' } } }).catch((e: unknown) => e)) as OffloopError;
     expect(syntax.code).toBe('ERR_JSON_SYNTAX');
     expect(syntax.line).toBe(2);

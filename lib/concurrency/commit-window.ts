@@ -48,7 +48,7 @@ export class CommitWindow {
   constructor(options: CommitWindowOptions) {
     this.maxInFlight = checkConcurrency(options?.maxInFlight, 'maxInFlight');
     const start = options.start ?? 0;
-    if (!Number.isSafeInteger(start) || start < 0) throw invalidArg(`start must be an integer >= 0, got ${shown(start)}`);
+    if (!Number.isSafeInteger(start) || start < 0) throw invalidArg(`start must be a safe integer >= 0 (at most 2^53 - 1), got ${shown(start)}`);
     if (options.onCommit !== undefined && typeof options.onCommit !== 'function') throw invalidArg('onCommit must be a function');
     this.#committable = start;
     this.#onCommit = options.onCommit;
@@ -84,7 +84,7 @@ export class CommitWindow {
     if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
     if (!Number.isSafeInteger(offset) || offset < this.#committable || offset <= this.#lastBegun) {
       const after = this.#lastBegun === Number.NEGATIVE_INFINITY ? '' : ` and greater than the last begun (${this.#lastBegun})`;
-      throw invalidArg(`offset ${String(offset)} must be an integer >= ${this.#committable}${after}`);
+      throw invalidArg(`offset ${shown(offset)} must be a safe integer >= ${this.#committable}${after}`);
     }
     const signal = checkSignal(options.signal);
     if (signal?.aborted) throw abortError(signal);

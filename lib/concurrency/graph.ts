@@ -1,5 +1,5 @@
 /** `TaskGraph`: run named tasks once each, as soon as their dependencies are done, with bounded concurrency. */
-import { abortError, invalidArg } from '../errors.js';
+import { abortError, invalidArg, shown } from '../errors.js';
 import { checkConcurrency, checkSignal, onAbort } from './shared.js';
 
 /** A task's body: gets its dependencies' results keyed by dependency name. */
@@ -61,8 +61,9 @@ export class TaskGraph {
     const fn = typeof depsOrFn === 'function' ? depsOrFn : maybeFn;
     if (typeof name !== 'string' || name === '') throw invalidArg('task name must be a non-empty string');
     if (this.#tasks.has(name)) throw invalidArg(`duplicate task name "${name}"`);
+    if (depsOrFn === undefined) throw invalidArg(`task "${name}" needs a function: add(name, fn) or add(name, deps, fn)`);
     if (!Array.isArray(deps) || deps.some((d) => typeof d !== 'string')) {
-      throw invalidArg(`deps of task "${name}" must be an array of task names`);
+      throw invalidArg(`deps of task "${name}" must be an array of task names, got ${shown(deps)}`);
     }
     if (typeof fn !== 'function') throw invalidArg(`task "${name}" needs a function`);
     this.#tasks.set(name, { name, deps: [...new Set(deps)], fn });

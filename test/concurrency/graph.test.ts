@@ -103,6 +103,8 @@ describe('TaskGraph', () => {
       expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
     );
     await expect(new TaskGraph().run({ concurrency: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    // A task with no function at all is named as such (it used to be told its deps were no array).
+    expect(() => new TaskGraph().add('a' as never, undefined as never)).toThrowError('task "a" needs a function: add(name, fn) or add(name, deps, fn)');
     let ran = false;
     const g2 = new TaskGraph().add('a', () => (ran = true));
     await expect(g2.run({ signal: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG', message: 'options.signal must be an AbortSignal' });

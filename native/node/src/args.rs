@@ -169,3 +169,15 @@ pub fn float_array(env: &Env, value: &Unknown, name: &str) -> napi::Result<Float
         _ => Err(view.wrong_type(name, EXPECTED)),
     }
 }
+
+/// A number as JS writes it in a message: `Infinity`, `-Infinity` and `NaN` rather than Rust's
+/// `inf`, `-inf` and `NaN`; integral values without a fraction.
+pub fn js_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        format!("{v}")
+    }
+}

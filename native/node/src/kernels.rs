@@ -1,6 +1,6 @@
 //! Bindings of the numeric kernels: `xSubmit` queues on the pool, `xSync` runs on the calling thread.
 
-use crate::args::{float_array, FloatArray};
+use crate::args::{float_array, js_number, FloatArray};
 use crate::completion::submit;
 use crate::errors::{invalid_arg, to_napi};
 use crate::output::JsOutput;
@@ -300,7 +300,7 @@ fn reduce_job(ctx: &JobCtx, op: Reduce, x: &AnyArray, ddof: f64) -> CoreResult<J
 fn reduce_args(env: &Env, op: &str, x: &Unknown, ddof: f64) -> napi::Result<(Reduce, AnyArray)> {
     let op = reduce_op(op)?;
     if ddof.is_nan() || ddof < 0.0 {
-        return Err(invalid_arg(format!("ddof must be a number >= 0, got {ddof}")));
+        return Err(invalid_arg(format!("ddof must be a number >= 0, got {}", js_number(ddof))));
     }
     Ok((op, any_array(env, x, "x", true)?))
 }
@@ -322,7 +322,7 @@ pub(crate) const SCALAR_REDUCE: [Reduce; 7] =
 /// layer moved: `perf` put a `memmove` at 3 % of an `argminSync` of 4 096 doubles.
 pub(crate) fn reduce_number_sync(env: &Env, op: Reduce, x: &Unknown, ddof: f64) -> napi::Result<f64> {
     if ddof.is_nan() || ddof < 0.0 {
-        return Err(invalid_arg(format!("ddof must be a number >= 0, got {ddof}")));
+        return Err(invalid_arg(format!("ddof must be a number >= 0, got {}", js_number(ddof))));
     }
     let x = any_array(env, x, "x", true)?;
     let ctx = JobCtx::inline();
@@ -634,10 +634,10 @@ type HistogramArgs = (AnyArray, usize, Option<(f64, f64)>);
 fn histogram_args(env: &Env, x: &Unknown, bins: f64, lo: f64, hi: f64, has_range: bool) -> napi::Result<HistogramArgs> {
     let x = any_array(env, x, "x", true)?;
     if !((1.0..=1e8).contains(&bins) && bins.fract() == 0.0) {
-        return Err(invalid_arg(format!("bins must be an integer in [1, 1e8], got {bins}")));
+        return Err(invalid_arg(format!("bins must be an integer in [1, 1e8], got {}", js_number(bins))));
     }
     if has_range && !(lo.is_finite() && hi.is_finite() && lo <= hi) {
-        return Err(invalid_arg(format!("range must be finite [lo, hi] with lo <= hi, got [{lo}, {hi}]")));
+        return Err(invalid_arg(format!("range must be finite [lo, hi] with lo <= hi, got [{}, {}]", js_number(lo), js_number(hi))));
     }
     Ok((x, bins as usize, has_range.then_some((lo, hi))))
 }
@@ -667,7 +667,7 @@ fn dim(v: f64, name: &str) -> napi::Result<usize> {
     if v >= 0.0 && v.fract() == 0.0 && v <= 2f64.powi(31) {
         Ok(v as usize)
     } else {
-        Err(invalid_arg(format!("{name} must be an integer from 0 to 2^31, got {v}")))
+        Err(invalid_arg(format!("{name} must be an integer from 0 to 2^31, got {}", js_number(v))))
     }
 }
 

@@ -59,6 +59,15 @@ impl Failure {
         let found = match input.get(offset) {
             None => return Failure::syntax(offset, format!("Unexpected end of input, expected {expected}")),
             Some(&b) if b.is_ascii_graphic() => format!("'{}'", b as char),
+            // A whole character where the bytes decode to one (`'é'`, not "byte 0xc3").
+            Some(&b) if b >= 0x80 => match std::str::from_utf8(&input[offset..(offset + 4).min(input.len())])
+                .or_else(|e| std::str::from_utf8(&input[offset..offset + e.valid_up_to()]))
+                .ok()
+                .and_then(|t| t.chars().next())
+            {
+                Some(c) if !c.is_control() => format!("'{c}' (U+{:04X})", c as u32),
+                _ => format!("byte 0x{b:02x}"),
+            },
             Some(&b) => format!("byte 0x{b:02x}"),
         };
         Failure::syntax(offset, format!("Unexpected {found}, expected {expected}"))

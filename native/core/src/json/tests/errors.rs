@@ -49,6 +49,17 @@ fn json_error_invalid_utf8_wins_over_syntax() {
     assert_eq!(e.position.map(|p| p.offset), Some(4));
 }
 
+/// A character outside ASCII where a value should be is named as the character, not its first
+/// byte; bytes that are no character (invalid UTF-8, controls) stay bytes.
+#[test]
+fn json_unexpected_character_is_named() {
+    assert!(parse_err("é".as_bytes()).message.starts_with("Unexpected 'é' (U+00E9), expected"), "{}", parse_err("é".as_bytes()).message);
+    assert!(parse_err("[1, €]".as_bytes()).message.starts_with("Unexpected '€' (U+20AC)"));
+    assert!(parse_err("{\"a\": 😀}".as_bytes()).message.starts_with("Unexpected '😀' (U+1F600)"));
+    assert!(parse_err(b"[\x01]").message.starts_with("Unexpected byte 0x01"));
+    assert!(parse_err("[\u{85}]".as_bytes()).message.starts_with("Unexpected byte 0xc2"), "a C1 control");
+}
+
 #[test]
 fn json_error_message_has_excerpt() {
     let e = parse_err(b"{\"key\": [1, 2,, 3]}");
