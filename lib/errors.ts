@@ -71,7 +71,7 @@ export function shown(v: unknown): string {
       if (Array.isArray(v)) return 'an Array';
       if (ArrayBuffer.isView(v)) {
         const name = String(Object.getPrototypeOf(v)?.constructor?.name ?? 'typed array');
-        return `${/^[AEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+        return `${/^[AEIO]/.test(name) ? 'an' : 'a'} ${name}`; // "an Int8Array", "a Uint8Array"
       }
       return 'an object';
     default:

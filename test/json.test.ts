@@ -315,6 +315,7 @@ describe('odd inputs and options', () => {
 
   it('names the typed array it was given, with the right article', async () => {
     expect(((await json.parse(new Int8Array(2) as never).catch((e: unknown) => e)) as OffloopError).message).toMatch(/got an Int8Array$/);
+    expect(((await json.parse(new Uint16Array(2) as never).catch((e: unknown) => e)) as OffloopError).message).toMatch(/got a Uint16Array$/);
   });
 
   it('parseMany rejects one document given in place of a list (a string was parsed per character)', async () => {
