@@ -99,35 +99,25 @@ impl Failure {
     /// refers to.
     #[cold]
     pub fn into_core(self, input: &[u8]) -> CoreError {
-        match self {
-            Failure::Other(e) => e,
-            Failure::Syntax(s) => {
-                let position = locate(input, s.offset);
-                let message = format!(
-                    "{} at line {} column {} (offset {}): {}",
-                    s.message,
-                    position.line,
-                    position.column,
-                    position.offset,
-                    excerpt(input, s.offset)
-                );
-                CoreError { code: s.code, message, position: Some(position) }
-            }
-        }
+        self.located(input, |s, p| {
+            format!("{} at line {} column {} (offset {}): {}", s.message, p.line, p.column, p.offset, excerpt(input, s.offset))
+        })
     }
-}
 
-impl Failure {
     /// [`Failure::into_core`] for an NDJSON line: the message names the line and column as the
     /// other NDJSON errors do (`... (line 2, column 8)`), the excerpt is left to the caller.
     #[cold]
     pub fn into_line_core(self, input: &[u8]) -> CoreError {
+        self.located(input, |s, p| format!("{} (line {}, column {})", s.message, p.line, p.column))
+    }
+
+    /// The public error, its position located in `input` and its message worded by `words`.
+    fn located(self, input: &[u8], words: impl FnOnce(&Syntax, &Position) -> String) -> CoreError {
         match self {
             Failure::Other(e) => e,
             Failure::Syntax(s) => {
                 let position = locate(input, s.offset);
-                let message = format!("{} (line {}, column {})", s.message, position.line, position.column);
-                CoreError { code: s.code, message, position: Some(position) }
+                CoreError { code: s.code, message: words(&s, &position), position: Some(position) }
             }
         }
     }
