@@ -1,5 +1,5 @@
 /** Drives a TapeBuilder in time slices so no document blocks the event loop for long. */
-import { TapeBuilder, type Tape } from './tape.js';
+import { TapeBuilder, tapeArrays, type Tape } from './tape.js';
 import { runtimeSettings } from '../runtime.js';
 import { abortError } from '../errors.js';
 
@@ -94,9 +94,10 @@ export async function* buildInArrays(
   signal?: AbortSignal,
   budgetMs?: number,
 ): AsyncGenerator<unknown[], void, undefined> {
-  if (tape.tags.length === 0) return;
+  const arrays = tapeArrays(tape);
+  if (arrays.tags.length === 0) return;
   const budget = budgetMs ?? runtimeSettings().sliceBudgetMs;
-  const builder = new TapeBuilder(tape);
+  const builder = new TapeBuilder(arrays);
   let out: unknown[] = [];
   let deadline = await sliceTurn(budget, signal);
   // Top-level values since the deadline was last read here: scalar records (NDJSON of numbers)
@@ -146,8 +147,9 @@ export async function buildValue(tape: Tape, signal?: AbortSignal, budgetMs?: nu
 
 /** Builds every top-level value at once, on the calling thread (for the Sync functions). */
 export function buildValuesSync(tape: Tape): unknown[] {
-  if (tape.tags.length === 0) return [];
-  const builder = new TapeBuilder(tape);
+  const arrays = tapeArrays(tape);
+  if (arrays.tags.length === 0) return [];
+  const builder = new TapeBuilder(arrays);
   const out: unknown[] = [];
   for (;;) {
     builder.run(Infinity);

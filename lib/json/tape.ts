@@ -32,7 +32,39 @@ export const enum StringKind {
   Wtf8 = 2,
 }
 
-export interface Tape {
+/** A tape as the binding gives it: its arrays, or small tapes packed into one buffer (see
+ * `tapeArrays`; one allocation instead of eleven, measured in docs/DESIGN.md). */
+export type Tape = TapeArrays | ArrayBuffer;
+
+/** A packed tape's sections: a header of 12 u32 (the element counts of the eleven sections),
+ * then `numbers` (f64), the u32 sections, the byte sections; native/node/src/output.rs writes it. */
+export function tapeArrays(tape: Tape): TapeArrays {
+  if (!(tape instanceof ArrayBuffer)) return tape;
+  const h = new Uint32Array(tape, 0, 12);
+  let at = 48;
+  const numbers = new Float64Array(tape, at, h[0]!);
+  at += 8 * h[0]!;
+  const words = (n: number): Uint32Array => {
+    const v = new Uint32Array(tape, at, n);
+    at += 4 * n;
+    return v;
+  };
+  const counts = words(h[1]!);
+  const keys = words(h[2]!);
+  const strings = words(h[3]!);
+  const starts = words(h[4]!);
+  const shapes = words(h[5]!);
+  const shapeKeys = words(h[6]!);
+  const shapeStarts = words(h[7]!);
+  const tags = new Uint8Array(tape, at, h[8]!);
+  at += h[8]!;
+  const bytes = Buffer.from(tape, at, h[9]!);
+  at += h[9]!;
+  const kinds = new Uint8Array(tape, at, h[10]!);
+  return { tags, counts, keys, strings, numbers, bytes, starts, kinds, shapes, shapeKeys, shapeStarts };
+}
+
+export interface TapeArrays {
   tags: Uint8Array;
   counts: Uint32Array;
   keys: Uint32Array;
@@ -125,7 +157,7 @@ function bufferAt(lists: unknown[][], level: number): unknown[] {
 }
 
 export class TapeBuilder {
-  private readonly t: Tape;
+  private readonly t: TapeArrays;
   private readonly table: (string | undefined)[];
   private readonly slices: FastSlices;
   /** Per shape: its factory, `null` to build key by key, `undefined` while undecided. */
@@ -162,7 +194,8 @@ export class TapeBuilder {
   private root: unknown = undefined;
   private done = false;
 
-  constructor(tape: Tape) {
+  constructor(packed: Tape) {
+    const tape = tapeArrays(packed);
     this.t = tape;
     this.table = new Array<string | undefined>(tape.kinds.length);
     // Buffer's own slicers skip toString()'s argument handling; they exist on every Buffer.
