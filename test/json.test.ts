@@ -128,6 +128,49 @@ describe('JSON.parse semantics', () => {
   }
 });
 
+describe('hardened processes', () => {
+  // Each document has every object shape twice, so both builds run: key by key (first sight) and
+  // the compiled literal (second).
+  const doc = JSON.stringify([
+    { toString: 1, constructor: 2, evil: 3, __proto__x: 4, valueOf: 5 },
+    { toString: 6, constructor: 7, evil: 8, __proto__x: 9, valueOf: 10 },
+  ]).replaceAll('__proto__x', '__proto__');
+
+  it('defines keys that a frozen Object.prototype has, and never calls an accessor there', async () => {
+    const script = `
+      import { json, ndjson } from './lib/index.ts';
+      import { isDeepStrictEqual } from 'node:util';
+      let calls = 0;
+      Object.defineProperty(Object.prototype, 'evil', { set() { calls++; }, get() { return 'inherited'; } });
+      Object.freeze(Object.prototype);
+      const text = ${JSON.stringify(doc)};
+      const want = JSON.parse(text);
+      const got = [await json.parse(text), json.parseSync(text), (await json.parseMany([text, text])).values[1], [...(await ndjson.parse(text))][0]];
+      const own = got.map((v) => v.every((o) => ['toString', 'constructor', 'evil', '__proto__', 'valueOf'].every((k) => Object.hasOwn(o, k)) && Object.getPrototypeOf(o) === Object.prototype));
+      console.log(JSON.stringify({ equal: got.map((v) => isDeepStrictEqual(v, want)), own, calls }));`;
+    const r = await runChild(script);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout.trim())).toEqual({ equal: [true, true, true, true], own: [true, true, true, true], calls: 0 });
+  });
+
+  it('builds the same values under --disallow-code-generation-from-strings', async () => {
+    const script = `
+      import { json } from './lib/index.ts';
+      import { readFileSync } from 'node:fs';
+      import { isDeepStrictEqual } from 'node:util';
+      let evalWorks = true;
+      try { new Function('return 1'); } catch { evalWorks = false; }
+      const text = ${JSON.stringify(doc)};
+      const files = ${JSON.stringify(hasCorpus ? ['twitter.json', 'citm_catalog.json'] : [])}.map((f) => readFileSync('../shared/corpus/json/' + f));
+      const equal = [isDeepStrictEqual(await json.parse(text), JSON.parse(text)), isDeepStrictEqual(json.parseSync(text), JSON.parse(text))];
+      for (const b of files) equal.push(isDeepStrictEqual(await json.parse(b), JSON.parse(b.toString())));
+      console.log(JSON.stringify({ evalWorks, equal: equal.every(Boolean) }));`;
+    const r = await runChild(script, {}, 30_000, ['--disallow-code-generation-from-strings']);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout.trim())).toEqual({ evalWorks: false, equal: true });
+  });
+});
+
 describe('arrays built from reused buffers', () => {
   // Arrays are filled in per-depth buffers (a separate number-only one while every element so far
   // is a number) and copied out with slice; huge ones are built in place. Every path must give

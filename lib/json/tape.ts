@@ -123,11 +123,25 @@ const MAX_FACTORIES = 4096;
 /** Objects with more keys than this are built key by key (maps keyed by ids rarely repeat a shape). */
 const MAX_FACTORY_KEYS = 64;
 
-function compileFactory(keys: string[]): ObjectFactory {
+/** Shapes whose key list is longer than this (as JSON text) are never compiled: the cache holds
+ * its key strings for the life of the process, and untrusted documents choose the keys. */
+const MAX_FACTORY_SIGNATURE = 1024;
+/** False once `new Function` has failed: under `node --disallow-code-generation-from-strings` (or a
+ * CSP that forbids it) every object is built key by key. */
+let canCompile = true;
+
+function compileFactory(keys: string[]): ObjectFactory | null {
   // `__proto__` must be a computed key: as a plain literal key it would set the prototype.
   const members = keys.map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}:v[${i}]`);
-  return new Function('v', `return {${members.join(',')}};`) as ObjectFactory;
+  try {
+    return new Function('v', `return {${members.join(',')}};`) as ObjectFactory;
+  } catch {
+    canCompile = false;
+    return null;
+  }
 }
+
+const objectPrototype = Object.prototype;
 
 /**
  * Frame kinds: no open container (the next value is a root), an array filled in its level's reused
@@ -254,13 +268,15 @@ export class TapeBuilder {
     }
     const size = this.t.shapeStarts[shape + 1]! - this.t.shapeStarts[shape]!;
     let f: ObjectFactory | null = null;
-    if (size <= MAX_FACTORY_KEYS) {
+    if (size <= MAX_FACTORY_KEYS && canCompile) {
       const keys = this.keysOf(shape);
       const signature = JSON.stringify(keys);
-      f = factories.get(signature) ?? null;
-      if (f === null && factories.size < MAX_FACTORIES) {
-        f = compileFactory(keys);
-        factories.set(signature, f);
+      if (signature.length <= MAX_FACTORY_SIGNATURE) {
+        f = factories.get(signature) ?? null;
+        if (f === null && factories.size < MAX_FACTORIES) {
+          f = compileFactory(keys);
+          if (f !== null) factories.set(signature, f);
+        }
       }
     }
     this.shapeFactory[shape] = f;
@@ -274,8 +290,10 @@ export class TapeBuilder {
     const from = this.t.shapeStarts[shape]!;
     for (let i = 0; i < n; i++) {
       const k = this.text(this.t.shapeKeys[from + i]!);
-      if (k === '__proto__') {
-        // JSON.parse makes "__proto__" an own data property; plain assignment would set the prototype.
+      if (k in objectPrototype) {
+        // JSON.parse defines own data properties. Assigning a key that Object.prototype has would
+        // set the prototype ("__proto__"), call an accessor someone defined there, or throw where
+        // the prototype is frozen ("toString"); a key it lacks is a plain own property either way.
         Object.defineProperty(obj, k, { value: values[i], writable: true, enumerable: true, configurable: true });
       } else {
         obj[k] = values[i];

@@ -12,11 +12,12 @@ export interface ChildResult {
   ms: number;
 }
 
-/** Runs a TypeScript/ESM snippet that imports offloop from `lib/index.ts`, in a fresh Node process. */
-export function runChild(source: string, env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ChildResult> {
+/** Runs a TypeScript/ESM snippet that imports offloop from `lib/index.ts`, in a fresh Node process
+ * (with `nodeArgs` before the script). */
+export function runChild(source: string, env: Record<string, string> = {}, timeoutMs = 30_000, nodeArgs: string[] = []): Promise<ChildResult> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], {
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', '--input-type=module', '-e', source], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
