@@ -284,27 +284,37 @@ export function dispatch<T>(
   keepAlive: unknown,
   convert?: (raw: unknown) => T,
 ): Promise<T> {
+  try {
+    if (runsInline(options, estimatedUs, keepAlive)) return Promise.resolve(runInline(inline));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return offload(start, keepAlive, options?.signal, convert);
+}
+
+/**
+ * `dispatch`'s choice: whether the operation runs on the calling thread. Throws what `dispatch`
+ * rejects with for bad options, an aborted signal or a resizable buffer.
+ */
+export function runsInline(options: CallOptions | undefined, estimatedUs: number, keepAlive: unknown): boolean {
   const signal = options?.signal;
   const mode = options?.mode ?? 'auto';
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    return Promise.reject(invalidArg('options.signal must be an AbortSignal'));
-  }
-  if (signal?.aborted) return Promise.reject(abortError(signal));
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('options.signal must be an AbortSignal');
+  if (signal?.aborted) throw abortError(signal);
   // Checked whatever the mode, so an input that works small keeps working when it grows.
-  if (hasResizable(keepAlive)) return Promise.reject(invalidArg(RESIZABLE));
-  if (mode === 'inline' || (mode === 'auto' && estimatedUs < settings.inlineThresholdUs)) {
-    try {
-      const value = callNative(inline);
-      inlineCount++;
-      return Promise.resolve(value);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
+  if (hasResizable(keepAlive)) throw invalidArg(RESIZABLE);
+  if (mode === 'inline' || (mode === 'auto' && estimatedUs < settings.inlineThresholdUs)) return true;
   if (mode !== 'pool' && mode !== 'auto') {
-    return Promise.reject(invalidArg(`options.mode must be 'auto', 'inline' or 'pool', got ${shown(mode)}`));
+    throw invalidArg(`options.mode must be 'auto', 'inline' or 'pool', got ${shown(mode)}`);
   }
-  return offload(start, keepAlive, signal, convert);
+  return false;
+}
+
+/** Runs an operation `runsInline` chose to run on the calling thread (counted in `stats().inline`). */
+export function runInline<T>(inline: () => T): T {
+  const value = callNative(inline);
+  inlineCount++;
+  return value;
 }
 
 /**
