@@ -5,8 +5,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { json, OffloopError, configure, DEFAULTS } from '../lib/index.js';
-import { buildValue, stretchStats } from '../lib/json/build.js';
+import { json, ndjson, OffloopError, configure, DEFAULTS } from '../lib/index.js';
+import { buildValue, stretchStats, waitingBuilds } from '../lib/json/build.js';
 import { native } from '../lib/native.js';
 import { corpus, corpusList, hasCorpus, reference } from './helpers/corpus.js';
 import { runChild } from './helpers/child.js';
@@ -482,6 +482,90 @@ describe('off the event loop', () => {
       stretchStats.record = false;
       configure({ sliceBudgetMs: DEFAULTS.sliceBudgetMs });
     }
+  });
+
+  it('16 000 concurrent parses take turns in one queue: a few immediates, not one per waiting build each turn', async () => {
+    // In a child process, so counting setImmediate sees only what offloop schedules.
+    const script = `
+      import { json } from './lib/index.ts';
+      import { stretchStats, waitingBuilds } from './lib/json/build.ts';
+      let immediates = 0;
+      const real = globalThis.setImmediate;
+      globalThis.setImmediate = (...a) => { immediates++; return real(...a); };
+      const n = 16000;
+      const out = {};
+      for (const mode of ['pool', 'auto']) {
+        immediates = 0;
+        stretchStats.maxWaiting = 0;
+        const docs = Array.from({ length: n }, (_, i) => '{"i":' + i + ',"s":"' + mode + '"}');
+        const t0 = performance.now();
+        const values = await Promise.all(docs.map((d) => json.parse(d, { mode })));
+        const ms = performance.now() - t0;
+        const ok = values.every((v, i) => v.i === i && v.s === mode);
+        out[mode] = { ok, ms, immediates, maxWaiting: stretchStats.maxWaiting, left: waitingBuilds() };
+      }
+      console.log(JSON.stringify(out));
+    `;
+    const r = await runChild(script, {}, 60_000);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as Record<string, { ok: boolean; ms: number; immediates: number; maxWaiting: number; left: number }>;
+    for (const mode of ['pool', 'auto']) {
+      const m = out[mode]!;
+      expect(m.ok).toBe(true);
+      expect(m.left).toBe(0);
+      // Each waiting build polling with its own immediate: 9 s in pool mode, hundreds of
+      // thousands of immediates; one queue: 0.3-0.5 s and a few per check phase.
+      expect(m.immediates).toBeLessThan(2_000);
+      expect(m.ms).toBeLessThan(5_000);
+    }
+    // Pool completions arrive in batches, and builds wait for the turn in the queue.
+    expect(out.pool!.maxWaiting).toBeGreaterThan(100);
+    // Tiny documents parsed inline are built within the call: none of them waits.
+    expect(out.auto!.maxWaiting).toBe(0);
+  });
+
+  it('builds aborted while waiting or building leave the queue moving', async () => {
+    const doc = Buffer.from(JSON.stringify(Array.from({ length: 20_000 }, (_, i) => ({ id: i, name: `n${i}` }))));
+    const controllers = Array.from({ length: 40 }, () => new AbortController());
+    const runs = controllers.map((ac, i) =>
+      json.parse(doc, { mode: 'pool', signal: ac.signal }).then(
+        (v) => ({ i, ok: (v as unknown[]).length === 20_000 }),
+        (e: unknown) => ({ i, ok: (e as DOMException).name === 'AbortError', aborted: true }),
+      ),
+    );
+    // Every third aborted at staggered times: some still parsing, some waiting, some building.
+    for (let i = 0; i < controllers.length; i += 3) setTimeout(() => controllers[i]!.abort(), i);
+    const settled = await Promise.all(runs);
+    expect(settled.every((s) => s.ok)).toBe(true);
+    expect(settled.filter((s) => !('aborted' in s)).length).toBeGreaterThanOrEqual(26);
+    expect(waitingBuilds()).toBe(0);
+    // The queue still grants turns afterwards.
+    expect(((await json.parse(doc, { mode: 'pool' })) as unknown[]).length).toBe(20_000);
+  });
+
+  it('a stream whose consumer awaits between batches does not hold up other builds', async () => {
+    const lines = Array.from({ length: 30_000 }, (_, i) => JSON.stringify({ i, s: `r${i}` })).join('\n');
+    const doc = Buffer.from(JSON.stringify(Array.from({ length: 20_000 }, (_, i) => ({ id: i }))));
+    let other: Promise<unknown> | undefined;
+    let otherDone = false;
+    let batches = 0;
+    let seen = 0;
+    for await (const batch of ndjson.stream([Buffer.from(lines)], { maxRecords: 1000 })) {
+      seen += batch.length;
+      if (batches++ === 0) {
+        other = json.parse(doc, { mode: 'pool' }).then((v) => {
+          otherDone = true;
+          return v;
+        });
+      }
+      // A slow consumer: the parse started above finishes while this stream waits.
+      await new Promise((r) => setTimeout(r, 30));
+      if (batches === 3) expect(otherDone).toBe(true);
+      if (batches === 4) break;
+    }
+    expect(seen).toBe(4000);
+    expect(((await other) as unknown[]).length).toBe(20_000);
+    expect(waitingBuilds()).toBe(0);
   });
 
   it('aborts a parse', async () => {
