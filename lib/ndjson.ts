@@ -8,7 +8,7 @@ import { checkMode, offload, stats, errorFromTuple, type CallOptions, type Nativ
 import { OffloopError, abortError, invalidArg, shown } from './errors.js';
 import { checkSignal, openSource, pullOne } from './concurrency/shared.js';
 import { buildInArrays, buildValues } from './json/build.js';
-import { endsInOddBackslashes, excerptAt, pointerText, toBytes, wellFormed, withExcerpt, type JsonInput } from './json/input.js';
+import { endsInOddBackslashes, excerptAt, inCallersText, pointerText, toBytes, wellFormed, withExcerpt, type JsonInput } from './json/input.js';
 import { maxDepthOf } from './json/index.js';
 import type { Tape } from './json/tape.js';
 
@@ -64,10 +64,11 @@ function submitBatch(bytes: Uint8Array, mode: OnError, depth: number, signal?: A
 function placeError(err: unknown, bytes: Uint8Array, firstLine: number, firstOffset: number): unknown {
   if (!(err instanceof OffloopError) || err.offset === undefined) return err;
   const line = (err.line ?? 1) + firstLine - 1;
-  return new OffloopError(err.code, err.message.replace(/\bline (\d+)/, `line ${line}`), {
-    offset: err.offset + firstOffset,
+  const at = inCallersText(err, bytes);
+  return new OffloopError(err.code, at.message.replace(/\bline (\d+)/, `line ${line}`), {
+    offset: at.offset + firstOffset,
     line,
-    column: err.column,
+    column: at.column,
     excerpt: err.excerpt ?? excerptAt(bytes, err.offset),
   });
 }

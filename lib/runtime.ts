@@ -144,6 +144,29 @@ export function fromNativeError(err: unknown): unknown {
   return new OffloopError(m[1] as OffloopErrorCode, m[5] ?? '', details);
 }
 
+/**
+ * What is wrong with the `OFFLOOP_*` settings in `env`, one message each. The native side reads
+ * them and falls back to its default for a value it does not know; a typo should not go unseen.
+ */
+export function environmentProblems(env: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  const threads = env.OFFLOOP_THREADS?.trim();
+  if (threads && !/^[1-9][0-9]*$/.test(threads)) {
+    problems.push(`OFFLOOP_THREADS must be a positive integer, got ${JSON.stringify(env.OFFLOOP_THREADS)}: using the default pool size`);
+  }
+  const simd = env.OFFLOOP_SIMD?.trim();
+  if (simd && !['scalar', 'portable', 'none', 'avx2', 'avx512'].includes(simd)) {
+    problems.push(`OFFLOOP_SIMD must be scalar, avx2 or avx512, got ${JSON.stringify(env.OFFLOOP_SIMD)}: using the widest level the CPU has`);
+  }
+  const priority = env.OFFLOOP_PRIORITY?.trim();
+  if (priority && !['idle', 'low', 'normal'].includes(priority)) {
+    problems.push(`OFFLOOP_PRIORITY must be idle, low or normal, got ${JSON.stringify(env.OFFLOOP_PRIORITY)}: using idle`);
+  }
+  return problems;
+}
+
+for (const problem of environmentProblems(process.env)) process.emitWarning(problem, { code: 'OFFLOOP_ENV' });
+
 /** Calls the binding synchronously, rethrowing its errors as OffloopErrors. */
 export function callNative<T>(f: () => T): T {
   try {

@@ -4,6 +4,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { json, ndjson, OffloopError, configure, DEFAULTS } from '../lib/index.js';
 import { buildValue, stretchStats, waitingBuilds } from '../lib/json/build.js';
@@ -342,6 +343,26 @@ describe('odd inputs and options', () => {
     expect(await json.parse('"\\\\\ud800"')).toBe(JSON.parse('"\\\\\ud800"'));
   });
 
+  it('places errors after a lone surrogate of a string input where the string has them', async () => {
+    // Counted on the escape written for the surrogate, the column was 5 larger and the offset 3.
+    for (const [text, offset, line, column] of [
+      ['{"a":"\ud800",x}', 11, 1, 10],
+      ['["\ud800",\n "\udc00\ud800", x]', 19, 2, 8],
+    ] as const) {
+      const e = (await json.parse(text).catch((x: unknown) => x)) as OffloopError;
+      expect([e.offset, e.line, e.column]).toEqual([offset, line, column]);
+      expect(e.message).toContain(`line ${line} column ${column} (offset ${offset})`);
+      // The same place as the same text with U+FFFD, whose UTF-8 is what offsets count.
+      const same = (await json.parse(text.replace(/[\ud800-\udfff]/g, '\ufffd')).catch((x: unknown) => x)) as OffloopError;
+      expect([same.offset, same.line, same.column]).toEqual([offset, line, column]);
+      const v = ((await json.validate(text)) as { error: OffloopError }).error;
+      expect([v.offset, v.column]).toEqual([offset, column]);
+    }
+    const nd = (await ndjson.parse('{"a":"\ud800"}\n{"b":"\ud800\ud800",x}\n').catch((x: unknown) => x)) as OffloopError;
+    expect([nd.line, nd.column]).toEqual([2, 11]);
+    expect(nd.message).toContain('line 2, column 11');
+  });
+
   it('rejects a selector with a lone surrogate instead of matching U+FFFD', async () => {
     expect(await code(() => json.select('{"\ufffd": 1}', { a: '/\ud800' }))).toBe('ERR_INVALID_ARG');
   });
@@ -354,6 +375,20 @@ describe('odd inputs and options', () => {
     expect(await code(() => json.parse(new ArrayBuffer(0) as never))).toBe('ERR_JSON_SYNTAX');
     expect(await code(() => json.parseMany(['1'], { signal: {} } as never))).toBe('ERR_INVALID_ARG');
     expect(await code(() => json.parseFile('/nonexistent', { signal: {} } as never))).toBe('ERR_INVALID_ARG');
+  });
+
+  it('parseFile takes a file: URL as fs does, and says what else it takes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'offloop-url-'));
+    const file = join(dir, 'a b#c.json');
+    writeFileSync(file, '{"url": true}');
+    expect(await json.parseFile(pathToFileURL(file))).toEqual({ url: true });
+    const http = (await json.parseFile(new URL('http://example.com/a.json')).catch((e: unknown) => e)) as OffloopError;
+    expect(http.code).toBe('ERR_INVALID_ARG');
+    expect(http.message).toMatch(/file: URL/);
+    const buf = (await json.parseFile(Buffer.from(file) as never).catch((e: unknown) => e)) as OffloopError;
+    expect(buf.code).toBe('ERR_INVALID_ARG');
+    expect(buf.message).toMatch(/non-empty string or a file: URL, got a Buffer/);
+    expect(await code(() => json.parseFile(file + '\0x'))).toBe('ERR_INVALID_ARG');
   });
 
   it('names the typed array it was given, with the right article', async () => {

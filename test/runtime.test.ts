@@ -72,6 +72,23 @@ describe('runtime', () => {
     expect(verbose.stderr).toContain('panicked');
   });
 
+  it('warns about OFFLOOP_* values it does not know instead of ignoring them', async () => {
+    const source = `
+      import { stats, kernels } from './lib/index.ts';
+      console.log(JSON.stringify([stats().threads, await kernels.sum(new Float64Array([1, 2]), { mode: 'pool' })]));
+    `;
+    const bad = await runChild(source, { OFFLOOP_THREADS: 'four', OFFLOOP_SIMD: 'avx3', OFFLOOP_PRIORITY: 'high' });
+    expect(bad.code).toBe(0);
+    expect(bad.stderr).toMatch(/\[OFFLOOP_ENV\].*OFFLOOP_THREADS must be a positive integer, got "four"/);
+    expect(bad.stderr).toMatch(/OFFLOOP_SIMD must be scalar, avx2 or avx512, got "avx3"/);
+    expect(bad.stderr).toMatch(/OFFLOOP_PRIORITY must be idle, low or normal, got "high"/);
+    // The defaults were used, and the work ran.
+    expect(JSON.parse(bad.stdout)[1]).toBe(3);
+    const good = await runChild(source, { OFFLOOP_THREADS: '3', OFFLOOP_SIMD: 'scalar', OFFLOOP_PRIORITY: 'low' });
+    expect(good.stderr).toBe('');
+    expect(JSON.parse(good.stdout)).toEqual([3, 3]);
+  });
+
   it('rejects at once for an already-aborted signal, without submitting', async () => {
     const before = stats();
     const ac = new AbortController();

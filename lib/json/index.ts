@@ -9,6 +9,7 @@ import { estimateUs } from '../cost.js';
 import { buildValue, buildValues, buildValuesSync } from './build.js';
 import { EXCERPT_RADIUS, charWindow, excerptText, pointerText, toBytes, withExcerpt, type JsonInput } from './input.js';
 import { constants, open } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { tapeArrays, type Tape } from './tape.js';
 
 export type { JsonInput } from './input.js';
@@ -91,8 +92,8 @@ export function parseSync(input: JsonInput, options?: Pick<JsonOptions, 'maxDept
 }
 
 /** Reads and parses a file on the pool; its bytes never enter the JS heap. */
-export async function parseFile(path: string, options?: JsonOptions): Promise<unknown> {
-  if (typeof path !== 'string' || path.length === 0) throw invalidArg('path must be a non-empty string');
+export async function parseFile(file: string | URL, options?: JsonOptions): Promise<unknown> {
+  const path = filePath(file);
   const depth = maxDepthOf(options);
   checkMode(options);
   let tape: Tape;
@@ -102,6 +103,21 @@ export async function parseFile(path: string, options?: JsonOptions): Promise<un
     throw await withFileExcerpt(err, path);
   }
   return buildValue(tape, options?.signal);
+}
+
+/** `parseFile`'s path: a non-empty string, or a `file:` URL (as `fs` takes them). */
+function filePath(file: unknown): string {
+  if (file instanceof URL) {
+    if (file.protocol !== 'file:') throw invalidArg(`path must be a file: URL, got ${shown(file.href)}`);
+    try {
+      return fileURLToPath(file);
+    } catch (err) {
+      throw invalidArg(`path ${shown(file.href)} is not a usable file URL: ${(err as Error).message}`);
+    }
+  }
+  if (typeof file !== 'string' || file.length === 0) throw invalidArg(`path must be a non-empty string or a file: URL, got ${shown(file)}`);
+  if (file.includes('\0')) throw invalidArg('path must not contain NUL characters');
+  return file;
 }
 
 /**

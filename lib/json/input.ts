@@ -9,7 +9,7 @@ export type JsonInput = Uint8Array | string;
  */
 export function toBytes(input: unknown, name = 'input'): Uint8Array {
   if (input instanceof Uint8Array) return input;
-  if (typeof input === 'string') return Buffer.from(wellFormed(input), 'utf8');
+  if (typeof input === 'string') return encodeText(input);
   if (input instanceof ArrayBuffer) {
     // A detached buffer reads as empty, and no view of it can be made.
     if (input.byteLength === 0 && isDetached(input)) {
@@ -29,9 +29,10 @@ export function toBytes(input: unknown, name = 'input'): Uint8Array {
  * `oddBackslashes`: the text before `text` (an earlier chunk) ended in an odd run of backslashes.
  * Byte offsets in errors after an escaped surrogate are 3 larger than in the UTF-8 of the rest.
  */
-export function wellFormed(text: string, oddBackslashes = false): string {
+export function wellFormed(text: string, oddBackslashes = false, escapes?: number[]): string {
   if ((text as unknown as { isWellFormed(): boolean }).isWellFormed()) return text;
   let out = '';
+  let outBytes = 0;
   let from = 0;
   let odd = oddBackslashes;
   for (let i = 0; i < text.length; i++) {
@@ -44,13 +45,55 @@ export function wellFormed(text: string, oddBackslashes = false): string {
       if (c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
         i++;
       } else if (!odd) {
-        out += `${text.slice(from, i)}\\u${c.toString(16)}`;
+        const before = text.slice(from, i);
+        if (escapes !== undefined) {
+          outBytes += Buffer.byteLength(before, 'utf8');
+          escapes.push(outBytes);
+          outBytes += 6;
+        }
+        out += `${before}\\u${c.toString(16)}`;
         from = i + 1;
       }
     }
     odd = false;
   }
   return out + text.slice(from);
+}
+
+/** For bytes encoded from a string with lone surrogates: where each `\\uXXXX` escape written for one starts. */
+const surrogateEscapes = new WeakMap<Uint8Array, number[]>();
+
+/** The UTF-8 of `text`, each lone surrogate written as an escape (see `wellFormed`). */
+function encodeText(text: string): Uint8Array {
+  const escapes: number[] = [];
+  const bytes = Buffer.from(wellFormed(text, false, escapes), 'utf8');
+  if (escapes.length > 0) surrogateEscapes.set(bytes, escapes);
+  return bytes;
+}
+
+/**
+ * A parse error's position in `bytes` as the caller's string counts it: an escape written for a
+ * lone surrogate (6 bytes, 6 characters) is one character there, 3 bytes in its UTF-8 (U+FFFD),
+ * so offsets after one are 3 less and columns 5 less. The message's position is rewritten too.
+ */
+export function inCallersText(err: OffloopError, bytes: Uint8Array): { offset: number; line?: number; column?: number; message: string } {
+  const offset = err.offset!;
+  const escapes = surrogateEscapes.get(bytes);
+  if (escapes === undefined) return { offset, line: err.line, column: err.column, message: err.message };
+  const lineStart = bytes.lastIndexOf(0x0a, offset - 1) + 1;
+  let before = 0;
+  let onLine = 0;
+  for (const at of escapes) {
+    if (at >= offset) break;
+    before++;
+    if (at >= lineStart) onLine++;
+  }
+  const fixed = offset - 3 * before;
+  const column = err.column === undefined ? undefined : err.column - 5 * onLine;
+  const message = err.message
+    .replace(/line (\d+) column (\d+) \(offset (\d+)\)/, (_, l: string) => `line ${l} column ${column ?? ''} (offset ${fixed})`)
+    .replace(/line (\d+), column (\d+)/, (_, l: string) => `line ${l}, column ${column ?? ''}`);
+  return { offset: fixed, line: err.line, column, message };
 }
 
 /** Whether `text` (or bytes) ends in an odd run of backslashes; `before`: the same for what came before it. */
@@ -116,10 +159,11 @@ export function excerptText(window: Uint8Array, before: boolean, after: boolean)
 /** Adds an input excerpt to a parse error that has a position. */
 export function withExcerpt(err: unknown, bytes: Uint8Array): unknown {
   if (!(err instanceof OffloopError) || err.offset === undefined || err.excerpt !== undefined) return err;
-  return new OffloopError(err.code as OffloopErrorCode, err.message, {
-    offset: err.offset,
-    line: err.line,
-    column: err.column,
+  const at = inCallersText(err, bytes);
+  return new OffloopError(err.code as OffloopErrorCode, at.message, {
+    offset: at.offset,
+    line: at.line,
+    column: at.column,
     excerpt: excerptAt(bytes, err.offset),
   });
 }
