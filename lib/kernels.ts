@@ -32,6 +32,7 @@ function toMinMax(raw: unknown): MinMax {
 export function sum(x: NumericArray, options?: SumOptions): Promise<number> {
   let exact: boolean;
   try {
+    knownKeys(options, 'sum', ['exact']);
     exact = flagOf(options, 'exact');
   } catch (err) {
     return Promise.reject(err);
@@ -47,6 +48,7 @@ export function sum(x: NumericArray, options?: SumOptions): Promise<number> {
 }
 
 export function sumSync(x: NumericArray, options?: { exact?: boolean }): number {
+  knownKeys(options, 'sumSync', ['exact']);
   if (flagOf(options, 'exact')) return reduceSync('exactSum', x);
   return callNative(() => native.sumSync(x));
 }
@@ -136,7 +138,8 @@ export interface VarianceOptions extends CallOptions {
 }
 
 /** `options.ddof` (default 0); ERR_INVALID_ARG for anything but a number (the binding checks its range). */
-function ddofOf(options: VarianceOptions | undefined): number {
+function ddofOf(options: VarianceOptions | undefined, fn: string): number {
+  knownKeys(options, fn, ['ddof']);
   const ddof = options?.ddof ?? 0;
   if (typeof ddof !== 'number') throw invalidArg(`ddof must be a number, got ${shown(ddof)}`);
   return ddof;
@@ -155,18 +158,18 @@ export function meanSync(x: NumericArray): number {
  * their mean, summed pairwise and combined by exact identities); NaN when `n <= ddof`.
  */
 export function variance(x: NumericArray, options?: VarianceOptions): Promise<number> {
-  return guard(() => reduceCall('variance', x, ddofOf(options), options, estimateUs('variance', length(x))));
+  return guard(() => reduceCall('variance', x, ddofOf(options, 'variance'), options, estimateUs('variance', length(x))));
 }
 export function varianceSync(x: NumericArray, options?: { ddof?: number }): number {
-  return reduceSync('variance', x, ddofOf(options));
+  return reduceSync('variance', x, ddofOf(options, 'varianceSync'));
 }
 
 /** Standard deviation: the square root of `variance`. */
 export function std(x: NumericArray, options?: VarianceOptions): Promise<number> {
-  return guard(() => reduceCall('std', x, ddofOf(options), options, estimateUs('variance', length(x))));
+  return guard(() => reduceCall('std', x, ddofOf(options, 'std'), options, estimateUs('variance', length(x))));
 }
 export function stdSync(x: NumericArray, options?: { ddof?: number }): number {
-  return reduceSync('std', x, ddofOf(options));
+  return reduceSync('std', x, ddofOf(options, 'stdSync'));
 }
 
 /** Euclidean norm, rescaled internally so it neither overflows nor underflows needlessly. */
@@ -253,6 +256,23 @@ function ewiseSync<T extends FloatArray>(op: EwiseOp, x: T, y: T | undefined, a:
 function num(name: string, v: unknown): number {
   if (typeof v !== 'number') throw invalidArg(`${name} must be a number, got ${shown(v)}`);
   return v;
+}
+
+/** Keys every async kernel takes (a Sync twin ignores them). */
+const CALL_KEYS = ['signal', 'mode'];
+
+/**
+ * ERR_INVALID_ARG for an option `fn` does not know: a misspelt `exact`, `ddof`, `inPlace`, `bins`
+ * or `range` would otherwise give a different result without a word.
+ */
+function knownKeys(options: object | undefined | null, fn: string, keys: readonly string[]): void {
+  if (options === undefined || options === null) return;
+  if (typeof options !== 'object') throw invalidArg(`${fn}: options must be an object, got ${shown(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!keys.includes(key) && !CALL_KEYS.includes(key)) {
+      throw invalidArg(`${fn}: unknown option ${shown(key)}; it takes ${[...keys, ...CALL_KEYS].join(', ')}`);
+    }
+  }
 }
 
 function guard<T>(f: () => Promise<T>): Promise<T> {
@@ -352,6 +372,7 @@ function unshared<T>(x: T): T {
 export function sort<T extends NumericArray>(x: T, options?: SortOptions): Promise<T> {
   let inPlace: boolean;
   try {
+    knownKeys(options, 'sort', ['inPlace']);
     inPlace = flagOf(options, 'inPlace');
   } catch (err) {
     return Promise.reject(err);
@@ -373,6 +394,7 @@ export function sort<T extends NumericArray>(x: T, options?: SortOptions): Promi
   );
 }
 export function sortSync<T extends NumericArray>(x: T, options?: { inPlace?: boolean }): T {
+  knownKeys(options, 'sortSync', ['inPlace']);
   const inPlace = flagOf(options, 'inPlace');
   const src = unshared(x);
   const raw = callNative(() => native.sortSync('sort', src, inPlace));
@@ -448,7 +470,8 @@ export interface Histogram {
   edges: Float64Array;
 }
 
-function histArgs(options: HistogramOptions | undefined): [number, number, number, boolean] {
+function histArgs(options: HistogramOptions | undefined, fn: string): [number, number, number, boolean] {
+  knownKeys(options, fn, ['bins', 'range']);
   const bins = options?.bins ?? 10;
   if (typeof bins !== 'number') throw invalidArg(`bins must be a number, got ${shown(bins)}`);
   const range = options?.range;
@@ -467,7 +490,7 @@ function toHistogram(raw: unknown): Histogram {
 /** numpy's `histogram`: values outside the range and NaNs are not counted. */
 export function histogram(x: NumericArray, options?: HistogramOptions & CallOptions): Promise<Histogram> {
   return guard(() => {
-    const [bins, lo, hi, has] = histArgs(options);
+    const [bins, lo, hi, has] = histArgs(options, 'histogram');
     return dispatch(
       options,
       estimateUs('histogram', length(x)),
@@ -479,7 +502,7 @@ export function histogram(x: NumericArray, options?: HistogramOptions & CallOpti
   });
 }
 export function histogramSync(x: NumericArray, options?: HistogramOptions): Histogram {
-  const [bins, lo, hi, has] = histArgs(options);
+  const [bins, lo, hi, has] = histArgs(options, 'histogramSync');
   return toHistogram(callNative(() => native.histogramSync(x, bins, lo, hi, has)));
 }
 

@@ -127,6 +127,21 @@ describe('first kernels: sum, dot, minmax', () => {
       expect(() => kernels.histogramSync(new Float64Array(3), { bins: '4' as never })).toThrowError('bins must be a number, got "4"');
       expect(() => configure({ maxQueue: Object.create(null) as never })).toThrowError(/maxQueue must be .*, got an object/);
     });
+    it('a misspelt option is an error, not a silently different result', async () => {
+      // Before: sum {exactt: true} gave the pairwise sum, sort {inplace: true} a copy.
+      const x = new Float64Array([1e16, 1, -1e16]);
+      await expect(kernels.sum(x, { exactt: true } as never)).rejects.toThrowError('sum: unknown option "exactt"; it takes exact, signal, mode');
+      expect(() => kernels.sumSync(x, { exactt: true } as never)).toThrowError(/unknown option "exactt"/);
+      await expect(kernels.sort(x, { inplace: true } as never)).rejects.toThrowError(/sort: unknown option "inplace"/);
+      expect(() => kernels.sortSync(x, { inplace: true } as never)).toThrowError(/sortSync: unknown option "inplace"/);
+      await expect(kernels.variance(x, { dof: 1 } as never)).rejects.toThrowError(/variance: unknown option "dof"/);
+      expect(() => kernels.stdSync(x, { dof: 1 } as never)).toThrowError(/stdSync: unknown option "dof"/);
+      await expect(kernels.histogram(x, { bin: 4 } as never)).rejects.toThrowError(/histogram: unknown option "bin"/);
+      expect(() => kernels.histogramSync(x, 4 as never)).toThrowError(/options must be an object, got 4/);
+      // The known ones still work, with the call options beside them.
+      expect(await kernels.sum(x, { exact: true, mode: 'pool' })).toBe(1);
+      expect(await kernels.std(new Float64Array([1, 3]), { ddof: 1, signal: new AbortController().signal })).toBe(Math.SQRT2);
+    });
     it('boolean options take booleans only, and numbers are written as JS writes them', async () => {
       // Before session 13 `{ exact: 'yes' }` and `{ inPlace: 1 }` meant false without a word.
       const x = new Float64Array([3, 1, 2]);
