@@ -122,6 +122,9 @@ describe('first kernels: sum, dot, minmax', () => {
       expect(() => kernels.sumSync(new Uint8Array(2) as never)).toThrowError('x must be a Float64Array, Float32Array or Int32Array, got a Uint8Array');
       expect(() => kernels.dotSync(new Int32Array(2) as never, new Int32Array(2) as never)).toThrowError('x must be a Float64Array or Float32Array, got an Int32Array');
       await expect(kernels.sort(new BigInt64Array(2) as never)).rejects.toThrowError(/got a BigInt64Array/);
+      // `out` of the element-wise kernels and matmul takes floats only (it listed Int32Array).
+      expect(() => kernels.addSync(new Float64Array(2), new Float64Array(2), new Uint8Array(2) as never)).toThrowError('out must be a Float64Array or Float32Array, got a Uint8Array');
+      expect(() => kernels.matmulSync(new Float64Array(4), new Float64Array(4), { m: 2, k: 2, n: 2 }, new Int32Array(4) as never)).toThrowError('out must be a Float64Array or Float32Array, got an Int32Array');
       // Strings are quoted, so '1' does not read as the number 1.
       expect(() => kernels.varianceSync(new Float64Array(3), { ddof: '1' as never })).toThrowError('ddof must be a number, got "1"');
       expect(() => kernels.histogramSync(new Float64Array(3), { bins: '4' as never })).toThrowError('bins must be a number, got "4"');

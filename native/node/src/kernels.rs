@@ -213,15 +213,17 @@ fn is_nullish(env: &Env, value: &Unknown) -> bool {
 }
 
 /// Reads a typed array the kernel will write into (an `out` argument, or `x` for in-place sort).
-fn writable(env: &Env, value: &Unknown, name: &str) -> napi::Result<AnyOut> {
-    const EXPECTED: &str = "a Float64Array, Float32Array or Int32Array";
-    let view = typed_view(env, value, name, EXPECTED)?;
+/// A writable typed array: Float64Array or Float32Array, and Int32Array too where `ints` (sort
+/// in place); the error names only what this call takes.
+fn writable(env: &Env, value: &Unknown, name: &str, ints: bool) -> napi::Result<AnyOut> {
+    let expected = if ints { "a Float64Array, Float32Array or Int32Array" } else { "a Float64Array or Float32Array" };
+    let view = typed_view(env, value, name, expected)?;
     let (data, len) = view.raw_parts();
     match view.kind {
         ElementKind::F64 => Ok(AnyOut::F64(Writable { ptr: data.cast(), len })),
         ElementKind::F32 => Ok(AnyOut::F32(Writable { ptr: data.cast(), len })),
-        ElementKind::I32 => Ok(AnyOut::I32(Writable { ptr: data.cast(), len })),
-        _ => Err(view.wrong_type(name, EXPECTED)),
+        ElementKind::I32 if ints => Ok(AnyOut::I32(Writable { ptr: data.cast(), len })),
+        _ => Err(view.wrong_type(name, expected)),
     }
 }
 
@@ -391,7 +393,7 @@ fn ewise_args(env: &Env, op: &str, x: &Unknown, y: &Unknown, a: f64, b: f64, out
     }
     // The typed-array check first: `out` is given on the hot path, so `undefined` costs the
     // extra `typeof`, not every call.
-    let out = match writable(env, out, "out") {
+    let out = match writable(env, out, "out", false) {
         Err(_) if is_nullish(env, out) => None,
         Err(e) => return Err(e),
         Ok(o) => {
@@ -525,7 +527,7 @@ fn sort_args(env: &Env, op: &str, x: &Unknown, in_place: bool) -> napi::Result<S
         ("sort", false) => Ok(SortCall::Copy(any_array(env, x, "x", true)?)),
         ("sort", true) => {
             any_array(env, x, "x", true)?;
-            Ok(SortCall::InPlace(writable(env, x, "x")?))
+            Ok(SortCall::InPlace(writable(env, x, "x", true)?))
         }
         ("argsort", _) => Ok(SortCall::Argsort(any_array(env, x, "x", true)?)),
         _ => Err(invalid_arg(format!("unknown sort operation {op}"))),
@@ -696,7 +698,7 @@ fn mat_args(env: &Env, a: &Unknown, b: &Unknown, (m, k, n): (f64, f64, f64), out
     let out = if is_nullish(env, out) {
         None
     } else {
-        let o = writable(env, out, "out")?;
+        let o = writable(env, out, "out", false)?;
         if !same_type(&a, &o) {
             return Err(invalid_arg("out must have the same element type as a"));
         }
@@ -814,7 +816,7 @@ pub fn kernel_probe_submit(env: Env, id: u32, op: String, x: Unknown, y: Unknown
         }
         "triad" => {
             let (AnyArray::F64(x), AnyArray::F64(y), AnyOut::F64(mut o)) =
-                (any_array(&env, &x, "x", false)?, any_array(&env, &y, "y", false)?, writable(&env, &out, "out")?)
+                (any_array(&env, &x, "x", false)?, any_array(&env, &y, "y", false)?, writable(&env, &out, "out", false)?)
             else {
                 return Err(invalid_arg("triad: Float64Arrays"));
             };
