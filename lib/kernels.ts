@@ -55,13 +55,16 @@ export function sumSync(x: NumericArray, options?: { exact?: boolean }): number 
 
 /** Dot product of two arrays of the same type and length. */
 export function dot(x: FloatArray, y: FloatArray, options?: CallOptions): Promise<number> {
-  return dispatch(
-    options,
-    estimateUs('dot', length(x)),
-    () => native.dotSync(x, y),
-    (id, c) => native.dotSubmit(id, x, y, c),
-    [x, y],
-  );
+  return guard(() => {
+    knownKeys(options, 'dot', []);
+    return dispatch(
+      options,
+      estimateUs('dot', length(x)),
+      () => native.dotSync(x, y),
+      (id, c) => native.dotSubmit(id, x, y, c),
+      [x, y],
+    );
+  });
 }
 
 export function dotSync(x: FloatArray, y: FloatArray): number {
@@ -73,14 +76,21 @@ export function dotSync(x: FloatArray, y: FloatArray): number {
  * an empty array gives `{ min: Infinity, max: -Infinity }` (as `Math.min()`/`Math.max()`).
  */
 export function minmax(x: NumericArray, options?: CallOptions): Promise<MinMax> {
-  return dispatch(
-    options,
-    estimateUs('minmax', length(x)),
-    () => toMinMax(native.syncMinmax(x, 0)),
-    (id, c) => native.reduceSubmit(id, 'minmax', x, 0, c),
-    x,
-    toMinMax,
-  );
+  return minmaxOf(x, options, 'minmax');
+}
+
+function minmaxOf(x: NumericArray, options: CallOptions | undefined, fn: string): Promise<MinMax> {
+  return guard(() => {
+    knownKeys(options, fn, []);
+    return dispatch(
+      options,
+      estimateUs('minmax', length(x)),
+      () => toMinMax(native.syncMinmax(x, 0)),
+      (id, c) => native.reduceSubmit(id, 'minmax', x, 0, c),
+      x,
+      toMinMax,
+    );
+  });
 }
 
 /** Where `minmaxSync` has the native side write its result (no array made per call). */
@@ -147,7 +157,7 @@ function ddofOf(options: VarianceOptions | undefined, fn: string): number {
 
 /** Mean (NaN for an empty array). */
 export function mean(x: NumericArray, options?: CallOptions): Promise<number> {
-  return reduceCall('mean', x, 0, options, estimateUs('reduce', length(x)));
+  return guard(() => (knownKeys(options, 'mean', []), reduceCall('mean', x, 0, options, estimateUs('reduce', length(x)))));
 }
 export function meanSync(x: NumericArray): number {
   return reduceSync('mean', x);
@@ -173,16 +183,16 @@ export function stdSync(x: NumericArray, options?: { ddof?: number }): number {
 }
 
 /** Euclidean norm, rescaled internally so it neither overflows nor underflows needlessly. */
-export function norm2(x: FloatArray, options?: CallOptions): Promise<number> {
-  return reduceCall('norm2', x, 0, options, estimateUs('reduce', length(x)));
+export function norm2(x: NumericArray, options?: CallOptions): Promise<number> {
+  return guard(() => (knownKeys(options, 'norm2', []), reduceCall('norm2', x, 0, options, estimateUs('reduce', length(x)))));
 }
-export function norm2Sync(x: FloatArray): number {
+export function norm2Sync(x: NumericArray): number {
   return reduceSync('norm2', x);
 }
 
 /** Smallest element (NaN if any element is NaN; +Infinity for an empty array). */
 export async function min(x: NumericArray, options?: CallOptions): Promise<number> {
-  return (await minmax(x, options)).min;
+  return (await minmaxOf(x, options, 'min')).min;
 }
 export function minSync(x: NumericArray): number {
   return minmaxSync(x).min;
@@ -190,7 +200,7 @@ export function minSync(x: NumericArray): number {
 
 /** Largest element (NaN if any element is NaN; -Infinity for an empty array). */
 export async function max(x: NumericArray, options?: CallOptions): Promise<number> {
-  return (await minmax(x, options)).max;
+  return (await minmaxOf(x, options, 'max')).max;
 }
 export function maxSync(x: NumericArray): number {
   return minmaxSync(x).max;
@@ -198,7 +208,7 @@ export function maxSync(x: NumericArray): number {
 
 /** Index of the first smallest element, or of the first NaN (as numpy); -1 for an empty array. */
 export function argmin(x: NumericArray, options?: CallOptions): Promise<number> {
-  return reduceCall('argmin', x, 0, options, estimateUs('reduce', length(x)));
+  return guard(() => (knownKeys(options, 'argmin', []), reduceCall('argmin', x, 0, options, estimateUs('reduce', length(x)))));
 }
 export function argminSync(x: NumericArray): number {
   return reduceSync('argmin', x);
@@ -206,7 +216,7 @@ export function argminSync(x: NumericArray): number {
 
 /** Index of the first largest element, or of the first NaN; -1 for an empty array. */
 export function argmax(x: NumericArray, options?: CallOptions): Promise<number> {
-  return reduceCall('argmax', x, 0, options, estimateUs('reduce', length(x)));
+  return guard(() => (knownKeys(options, 'argmax', []), reduceCall('argmax', x, 0, options, estimateUs('reduce', length(x)))));
 }
 export function argmaxSync(x: NumericArray): number {
   return reduceSync('argmax', x);
@@ -236,6 +246,7 @@ function ewise<T extends FloatArray>(
   options: CallOptions | undefined,
   cost = 'elementwise' as const as 'elementwise' | 'cumsum',
 ): Promise<T> {
+  knownKeys(options, op, []);
   const convert = (raw: unknown): T => (out ?? raw) as T;
   return dispatch(
     options,
@@ -258,7 +269,7 @@ function num(name: string, v: unknown): number {
   return v;
 }
 
-/** Keys every async kernel takes (a Sync twin ignores them). */
+/** Keys every async kernel takes. */
 const CALL_KEYS = ['signal', 'mode'];
 
 /**
@@ -288,28 +299,28 @@ function guard<T>(f: () => Promise<T>): Promise<T> {
  * them) or a new array. Resolves to the array written.
  */
 export function add<T extends FloatArray>(x: T, y: T, out?: T, options?: CallOptions): Promise<T> {
-  return ewise('add', x, y, 0, 0, out, options);
+  return guard(() => ewise('add', x, y, 0, 0, out, options));
 }
 export function addSync<T extends FloatArray>(x: T, y: T, out?: T): T {
   return ewiseSync('add', x, y, 0, 0, out);
 }
 /** `x - y` element-wise (see `add`). */
 export function sub<T extends FloatArray>(x: T, y: T, out?: T, options?: CallOptions): Promise<T> {
-  return ewise('sub', x, y, 0, 0, out, options);
+  return guard(() => ewise('sub', x, y, 0, 0, out, options));
 }
 export function subSync<T extends FloatArray>(x: T, y: T, out?: T): T {
   return ewiseSync('sub', x, y, 0, 0, out);
 }
 /** `x * y` element-wise (see `add`). */
 export function mul<T extends FloatArray>(x: T, y: T, out?: T, options?: CallOptions): Promise<T> {
-  return ewise('mul', x, y, 0, 0, out, options);
+  return guard(() => ewise('mul', x, y, 0, 0, out, options));
 }
 export function mulSync<T extends FloatArray>(x: T, y: T, out?: T): T {
   return ewiseSync('mul', x, y, 0, 0, out);
 }
 /** `x / y` element-wise (see `add`). */
 export function div<T extends FloatArray>(x: T, y: T, out?: T, options?: CallOptions): Promise<T> {
-  return ewise('div', x, y, 0, 0, out, options);
+  return guard(() => ewise('div', x, y, 0, 0, out, options));
 }
 export function divSync<T extends FloatArray>(x: T, y: T, out?: T): T {
   return ewiseSync('div', x, y, 0, 0, out);
@@ -340,7 +351,7 @@ export function clampSync<T extends FloatArray>(x: T, lo: number, hi: number, ou
 }
 /** Running sum in f64 (plain, like numpy and a JS loop; see docs/kernels.md for its error bound); the same bits for any thread count or SIMD level. */
 export function cumsum<T extends FloatArray>(x: T, out?: T, options?: CallOptions): Promise<T> {
-  return ewise('cumsum', x, undefined, 0, 0, out, options, 'cumsum');
+  return guard(() => ewise('cumsum', x, undefined, 0, 0, out, options, 'cumsum'));
 }
 export function cumsumSync<T extends FloatArray>(x: T, out?: T): T {
   return ewiseSync('cumsum', x, undefined, 0, 0, out);
@@ -405,14 +416,17 @@ export function sortSync<T extends NumericArray>(x: T, options?: { inPlace?: boo
 
 /** Indices that sort `x` stably (NaN last, in index order), as a Uint32Array. */
 export function argsort(x: NumericArray, options?: CallOptions): Promise<Uint32Array> {
-  const src = unshared(x);
-  return dispatch(
-    options,
-    estimateUs('sort', length(x)),
-    () => native.sortSync('argsort', src, false) as Uint32Array,
-    (id, c) => native.sortSubmit(id, 'argsort', src, false, c),
-    src,
-  );
+  return guard(() => {
+    knownKeys(options, 'argsort', []);
+    const src = unshared(x);
+    return dispatch(
+      options,
+      estimateUs('sort', length(x)),
+      () => native.sortSync('argsort', src, false) as Uint32Array,
+      (id, c) => native.sortSubmit(id, 'argsort', src, false, c),
+      src,
+    );
+  });
 }
 export function argsortSync(x: NumericArray): Uint32Array {
   const src = unshared(x);
@@ -439,6 +453,7 @@ function qsList(qs: number | ArrayLike<number>): number[] {
  */
 export function quantile(x: NumericArray, qs: number | ArrayLike<number>, options?: CallOptions): Promise<Float64Array> {
   return guard(() => {
+    knownKeys(options, 'quantile', []);
     const list = qsList(qs);
     const src = unshared(x);
     return dispatch(
@@ -526,6 +541,7 @@ function shapeOf(shape: MatmulShape): MatmulShape {
  */
 export function matmul<T extends FloatArray>(a: T, b: T, shape: MatmulShape, out?: T, options?: CallOptions): Promise<T> {
   return guard(() => {
+    knownKeys(options, 'matmul', []);
     const { m, k, n } = shapeOf(shape);
     const convert = (raw: unknown): T => (out ?? raw) as T;
     return dispatch(
@@ -553,6 +569,7 @@ export function matvec<T extends FloatArray>(
   options?: CallOptions,
 ): Promise<T> {
   return guard(() => {
+    knownKeys(options, 'matvec', []);
     const { m, k } = shapeOf({ ...shape, n: 1 });
     const convert = (raw: unknown): T => (out ?? raw) as T;
     return dispatch(

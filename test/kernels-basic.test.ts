@@ -121,6 +121,9 @@ describe('first kernels: sum, dot, minmax', () => {
       expect(() => kernels.sumSync([1, 2] as never)).toThrowError('x must be a Float64Array, Float32Array or Int32Array, got an Array');
       expect(() => kernels.sumSync(new Uint8Array(2) as never)).toThrowError('x must be a Float64Array, Float32Array or Int32Array, got a Uint8Array');
       expect(() => kernels.dotSync(new Int32Array(2) as never, new Int32Array(2) as never)).toThrowError('x must be a Float64Array or Float32Array, got an Int32Array');
+      // norm2 takes Int32Array (typed so since session 16), exactly: no overflow at the int32 extremes.
+      expect(kernels.norm2Sync(new Int32Array([3, 4]))).toBe(5);
+      expect(await kernels.norm2(new Int32Array([2147483647, -2147483648]))).toBe(Math.hypot(2147483647, -2147483648));
       await expect(kernels.sort(new BigInt64Array(2) as never)).rejects.toThrowError(/got a BigInt64Array/);
       // `out` of the element-wise kernels and matmul takes floats only (it listed Int32Array).
       expect(() => kernels.addSync(new Float64Array(2), new Float64Array(2), new Uint8Array(2) as never)).toThrowError('out must be a Float64Array or Float32Array, got a Uint8Array');
@@ -141,6 +144,19 @@ describe('first kernels: sum, dot, minmax', () => {
       expect(() => kernels.stdSync(x, { dof: 1 } as never)).toThrowError(/stdSync: unknown option "dof"/);
       await expect(kernels.histogram(x, { bin: 4 } as never)).rejects.toThrowError(/histogram: unknown option "bin"/);
       expect(() => kernels.histogramSync(x, 4 as never)).toThrowError(/options must be an object, got 4/);
+      // Kernels that take only the call options say so too: mean {ddof: 1} gave the plain mean.
+      const y = new Float64Array([1, 2]);
+      await expect(kernels.mean(y, { ddof: 1 } as never)).rejects.toThrowError('mean: unknown option "ddof"; it takes signal, mode');
+      await expect(kernels.dot(y, y, { exact: true } as never)).rejects.toThrowError(/dot: unknown option "exact"/);
+      await expect(kernels.min(y, { signl: null } as never)).rejects.toThrowError(/min: unknown option "signl"/);
+      await expect(kernels.minmax(y, { mod: 'pool' } as never)).rejects.toThrowError(/minmax: unknown option "mod"/);
+      await expect(kernels.add(y, y, undefined, { inPlace: true } as never)).rejects.toThrowError(/add: unknown option "inPlace"/);
+      await expect(kernels.scale(2, y, undefined, { x: 1 } as never)).rejects.toThrowError(/scale: unknown option "x"/);
+      await expect(kernels.argsort(y, { stable: false } as never)).rejects.toThrowError(/argsort: unknown option "stable"/);
+      await expect(kernels.quantile(y, 0.5, { method: 'nearest' } as never)).rejects.toThrowError(/quantile: unknown option "method"/);
+      await expect(kernels.matmul(y, y, { m: 1, k: 2, n: 1 }, undefined, { transpose: true } as never)).rejects.toThrowError(/matmul: unknown option "transpose"/);
+      expect(await kernels.mean(y, { mode: 'inline' })).toBe(1.5);
+      expect(Array.from(await kernels.add(y, y, undefined, { mode: 'pool' }))).toEqual([2, 4]);
       // The known ones still work, with the call options beside them.
       expect(await kernels.sum(x, { exact: true, mode: 'pool' })).toBe(1);
       expect(await kernels.std(new Float64Array([1, 3]), { ddof: 1, signal: new AbortController().signal })).toBe(Math.SQRT2);
