@@ -70,7 +70,8 @@ export interface NativeBinding {
   matvecSync(a: unknown, x: unknown, m: number, k: number, out: unknown): unknown;
   kernelProbeSubmit(id: number, op: string, x: unknown, y: unknown, out: unknown, a: number, b: number): void;
   jsonParseSubmit(id: number, bytes: Uint8Array, maxDepth: number, cancellable: boolean): void;
-  jsonParseSync(bytes: Uint8Array, maxDepth: number): Tape;
+  /** A number: the tape was packed into `scratch`, in that many bytes (see lib/json/tape.ts `scratchTape`). */
+  jsonParseSync(bytes: Uint8Array, maxDepth: number, scratch?: ArrayBuffer): Tape | number;
   jsonParseFileSubmit(id: number, path: string, maxDepth: number, cancellable: boolean): void;
   jsonValidateSubmit(id: number, bytes: Uint8Array, maxDepth: number, cancellable: boolean): void;
   jsonValidateSync(bytes: Uint8Array, maxDepth: number): void;

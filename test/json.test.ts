@@ -129,6 +129,38 @@ describe('JSON.parse semantics', () => {
   }
 });
 
+describe('the reused tape buffer of inline parses', () => {
+  // Inline parses pack small tapes into one reused buffer: a tape built later, in turns, must not
+  // see the next parse overwrite it, and a tape too big for the buffer must still come back whole.
+  it('keeps each value its own when parses interleave with builds that wait their turn', async () => {
+    const medium = (i: number) => JSON.stringify({ i, items: Array.from({ length: 40 }, (_, j) => ({ j, s: `v${i}-${j}` })) });
+    const tiny = (i: number) => `{"t":${i},"s":"x${i}"}`;
+    const pending: Promise<unknown>[] = [];
+    const sync: unknown[] = [];
+    for (let i = 0; i < 50; i++) {
+      pending.push(json.parse(Buffer.from(medium(i)), { mode: 'inline' }));
+      pending.push(json.parse(tiny(i), { mode: 'inline' }));
+      sync.push(json.parseSync(medium(i + 1000)));
+    }
+    const got = await Promise.all(pending);
+    for (let i = 0; i < 50; i++) {
+      expect(got[2 * i]).toEqual(JSON.parse(medium(i)));
+      expect(got[2 * i + 1]).toEqual(JSON.parse(tiny(i)));
+      expect(sync[i]).toEqual(JSON.parse(medium(i + 1000)));
+    }
+  });
+
+  it('gives whole values for tapes larger than the buffer, between small ones', () => {
+    const big = JSON.stringify(Array.from({ length: 30_000 }, (_, i) => ({ k: i, s: `s${i}` })));
+    for (let round = 0; round < 3; round++) {
+      expect(json.parseSync('{"a":[1,2,3]}')).toEqual({ a: [1, 2, 3] });
+      expect(json.parseSync(big)).toEqual(JSON.parse(big));
+      expect(() => json.parseSync('{"a":[1,2,')).toThrow(OffloopError);
+      expect(json.parseSync('"after"')).toBe('after');
+    }
+  });
+});
+
 describe('hardened processes', () => {
   // Each document has every object shape twice, so both builds run: key by key (first sight) and
   // the compiled literal (second).
@@ -484,9 +516,9 @@ describe('off the event loop', () => {
     observer.observe({ entryTypes: ['gc'] });
     try {
       // The builder compiled first (its first runs include V8's optimizing compiles).
-      for (let i = 0; i < 3; i++) await buildValue(native.jsonParseSync(doc, 10_000));
+      for (let i = 0; i < 3; i++) await buildValue(native.jsonParseSync(doc, 10_000) as ArrayBuffer);
       // 24 tapes made up front, so all 24 builds start together and stay active together.
-      const tapes = Array.from({ length: 24 }, () => native.jsonParseSync(doc, 10_000));
+      const tapes = Array.from({ length: 24 }, () => native.jsonParseSync(doc, 10_000) as ArrayBuffer);
       const h = monitorEventLoopDelay({ resolution: 1 });
       const tick = setInterval(() => {}, 1);
       h.enable();

@@ -10,7 +10,7 @@ import { buildValue, buildValues, buildValuesSync } from './build.js';
 import { EXCERPT_RADIUS, charWindow, excerptText, pointerText, toBytes, withExcerpt, type JsonInput } from './input.js';
 import { constants, open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { tapeArrays, type Tape } from './tape.js';
+import { scratchResult, scratchTape, tapeArrays, type Tape } from './tape.js';
 
 export type { JsonInput } from './input.js';
 
@@ -34,27 +34,25 @@ async function tapeOp(
   bytes: Uint8Array,
   options: JsonOptions | undefined,
   estimateOp: 'jsonParse' | 'jsonSelect',
-  inline: () => Tape,
+  inline: () => Tape | number,
   start: (id: number, cancellable: boolean) => void,
 ): Promise<unknown[]> {
   let tape: Tape;
-  let inlined = false;
   try {
     if (runsInline(options, estimateUs(estimateOp, bytes.length), bytes)) {
-      tape = runInline(inline);
-      inlined = true;
+      const raw = runInline(inline);
+      // A document small enough to parse inline whose tape is tiny too is built at once, as part of
+      // the call: its build costs less than taking a turn (16 000 concurrent parses of tiny
+      // documents spent as long again in promise hops as in the native calls). A tape in the
+      // scratch buffer that is built later, in turns, gets its own copy first.
+      const arrays = tapeArrays(scratchResult(raw, false));
+      if (arrays.tags.length <= SYNC_BUILD_ENTRIES) return buildValuesSync(arrays);
+      tape = scratchResult(raw, true);
     } else {
       tape = await offload<Tape>(start, bytes, options?.signal);
     }
   } catch (err) {
     throw withExcerpt(err, bytes);
-  }
-  if (inlined) {
-    // A document small enough to parse inline whose tape is tiny too is built at once, as part of
-    // the call: its build costs less than taking a turn (16 000 concurrent parses of tiny
-    // documents spent as long again in promise hops as in the native calls).
-    const arrays = tapeArrays(tape);
-    if (arrays.tags.length <= SYNC_BUILD_ENTRIES) return buildValuesSync(arrays);
   }
   return buildValues(tape, options?.signal);
 }
@@ -74,7 +72,7 @@ export async function parse(input: JsonInput, options?: JsonOptions): Promise<un
     bytes,
     options,
     'jsonParse',
-    () => native.jsonParseSync(bytes, depth),
+    () => native.jsonParseSync(bytes, depth, scratchTape()),
     (id, c) => native.jsonParseSubmit(id, bytes, depth, c),
   );
   return values[0];
@@ -85,7 +83,7 @@ export function parseSync(input: JsonInput, options?: Pick<JsonOptions, 'maxDept
   const bytes = toBytes(input);
   const depth = maxDepthOf(options);
   try {
-    return buildValuesSync(callNative(() => native.jsonParseSync(bytes, depth)))[0];
+    return buildValuesSync(scratchResult(callNative(() => native.jsonParseSync(bytes, depth, scratchTape())), false))[0];
   } catch (err) {
     throw withExcerpt(err, bytes);
   }

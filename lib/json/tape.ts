@@ -64,6 +64,28 @@ export function tapeArrays(tape: Tape): TapeArrays {
   return { tags, counts, keys, strings, numbers, bytes, starts, kinds, shapes, shapeKeys, shapeStarts };
 }
 
+/** Bytes of the reused buffer small tapes of synchronous builds are packed into. */
+const SCRATCH_BYTES = 256 << 10;
+let scratch: ArrayBuffer | undefined;
+
+/**
+ * The buffer a `...Sync` native parse packs a tape into when it fits (it returns the tape's length
+ * then), reused by every such parse: a new ArrayBuffer per small tape cost more than the parse
+ * (docs/DESIGN.md, session 16). Its tape must be built before the next native parse; builds run
+ * no user code, so nothing can parse in between.
+ */
+export function scratchTape(): ArrayBuffer {
+  scratch ??= new ArrayBuffer(SCRATCH_BYTES);
+  return scratch;
+}
+
+/** The tape a native parse given `scratchTape()` returned, as a `Tape`: the scratch buffer when it
+ * holds the tape (`raw` is its length), so built at once, or `keep`'s own copy of it. */
+export function scratchResult(raw: Tape | number, keep: boolean): Tape {
+  if (typeof raw !== 'number') return raw;
+  return keep ? scratchTape().slice(0, raw) : scratchTape();
+}
+
 export interface TapeArrays {
   tags: Uint8Array;
   counts: Uint32Array;

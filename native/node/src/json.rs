@@ -4,7 +4,7 @@
 use crate::args::{typed_view, Borrowed, ElementKind};
 use crate::completion::submit;
 use crate::errors::{invalid_arg, to_napi};
-use crate::output::JsOutput;
+use crate::output::{tape_into_scratch, JsOutput, Raw};
 use napi::{sys, Env, JsValue, Unknown};
 use napi_derive::napi;
 use offloop_core::error::{CoreError, CoreResult, ErrorCode};
@@ -40,10 +40,15 @@ pub fn json_parse_submit(env: Env, id: u32, bytes: Unknown, max_depth: u32, canc
     })
 }
 
-#[napi(ts_return_type = "object")]
-pub fn json_parse_sync(env: Env, bytes: Unknown, max_depth: u32) -> napi::Result<JsOutput> {
+/// The tape packed into `scratch` (an `ArrayBuffer` the caller reuses; the result is then the
+/// tape's length in bytes) when it fits, else into a new `ArrayBuffer`.
+#[napi(ts_return_type = "ArrayBuffer | number")]
+pub fn json_parse_sync(env: Env, bytes: Unknown, max_depth: u32, scratch: Option<Unknown>) -> napi::Result<Raw> {
     let bytes = bytes_arg(&env, &bytes, "input")?;
-    inline(|ctx| json::parse_to_tape(ctx, bytes.as_slice(), options(max_depth))).map(JsOutput::Tape)
+    let scratch = scratch.map(|s| s.raw());
+    let raw = env.raw();
+    inline(|ctx| json::with_tape(ctx, bytes.as_slice(), options(max_depth), |t| tape_into_scratch(raw, t, scratch)))?
+        .map(Raw)
 }
 
 /// Reads `path` a MiB at a time, with a cancellation check between reads, refusing more than the

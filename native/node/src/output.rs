@@ -249,6 +249,22 @@ const PACK_HEADER: usize = 48;
 /// `tags, bytes, kinds` (lib/json/tape.ts `tapeArrays` reads it in that order).
 fn packed_tape(env: sys::napi_env, t: &Tape) -> NapiResult<sys::napi_value> {
     let total = packed_len(t);
+    let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut out = ptr::null_mut();
+    // SAFETY: env is live; the new ArrayBuffer owns `total` writable bytes at `data`, which
+    // overlap no Rust vector.
+    unsafe {
+        check(sys::napi_create_arraybuffer(env, total, &mut data, &mut out))?;
+        write_packed(t, data.cast());
+    }
+    Ok(out)
+}
+
+/// Writes [`packed_tape`]'s layout at `at`.
+///
+/// # Safety
+/// `at` must be valid for `packed_len(t)` writable bytes that overlap none of `t`'s vectors.
+unsafe fn write_packed(t: &Tape, mut at: *mut u8) {
     let words: [&[u32]; 7] = [
         &t.counts,
         &t.keys,
@@ -267,30 +283,56 @@ fn packed_tape(env: sys::napi_env, t: &Tape) -> NapiResult<sys::napi_value> {
     for (h, b) in header[8..11].iter_mut().zip(&bytes) {
         *h = b.len() as u32;
     }
-    let mut data: *mut std::ffi::c_void = ptr::null_mut();
-    let mut out = ptr::null_mut();
-    // SAFETY: env is live; the new ArrayBuffer owns `total` writable bytes at `data`, which
-    // overlap no Rust vector, and the copies below write exactly `total` bytes into it
-    // (`packed_len` sums the same sections).
-    unsafe {
-        check(sys::napi_create_arraybuffer(env, total, &mut data, &mut out))?;
-        let mut at = data.cast::<u8>();
-        let mut put = |src: *const u8, n: usize| {
-            if n > 0 {
-                ptr::copy_nonoverlapping(src, at, n);
-                at = at.add(n);
-            }
-        };
-        put(header.as_ptr().cast(), PACK_HEADER);
-        put(t.numbers.as_ptr().cast(), 8 * t.numbers.len());
-        for w in words {
-            put(w.as_ptr().cast(), 4 * w.len());
+    // SAFETY: the caller gives `packed_len(t)` bytes, which `packed_len` sums from these sections.
+    let mut put = |src: *const u8, n: usize| unsafe {
+        if n > 0 {
+            ptr::copy_nonoverlapping(src, at, n);
+            at = at.add(n);
         }
-        for b in bytes {
-            put(b.as_ptr(), b.len());
+    };
+    put(header.as_ptr().cast(), PACK_HEADER);
+    put(t.numbers.as_ptr().cast(), 8 * t.numbers.len());
+    for w in words {
+        put(w.as_ptr().cast(), 4 * w.len());
+    }
+    for b in bytes {
+        put(b.as_ptr(), b.len());
+    }
+}
+
+/// A JS value made already (by [`tape_into_scratch`]), returned as it is.
+pub struct Raw(pub sys::napi_value);
+
+impl ToNapiValue for Raw {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        Ok(val.0)
+    }
+}
+
+/// `t` packed into the caller's reused `ArrayBuffer` `scratch` when it fits there (the result is
+/// then its length in bytes, a number), else into a new `ArrayBuffer`. A new `ArrayBuffer` per
+/// tape cost more than parsing a small document: V8 allocates and sweeps its backing store, and
+/// the sweeper thread freeing it contended with the JS thread for the allocator's lock.
+pub fn tape_into_scratch(env: sys::napi_env, t: &Tape, scratch: Option<sys::napi_value>) -> NapiResult<sys::napi_value> {
+    let total = packed_len(t);
+    if let Some(buffer) = scratch {
+        let mut data: *mut std::ffi::c_void = ptr::null_mut();
+        let mut len = 0usize;
+        // SAFETY: env and buffer are live handles of this call.
+        check(unsafe { sys::napi_get_arraybuffer_info(env, buffer, &mut data, &mut len) })?;
+        let dst = data as usize;
+        let overlaps = |v: &[u8]| {
+            let p = v.as_ptr() as usize;
+            p < dst + len && dst < p + v.len()
+        };
+        if total <= len && !data.is_null() && !overlaps(&t.table.bytes) && !overlaps(&t.tags) {
+            // SAFETY: the scratch buffer has `len >= total` writable bytes, none of them the
+            // tape's own (they live in Rust vectors; the checks above are for the sceptic).
+            unsafe { write_packed(t, data.cast()) };
+            return number(env, total as f64);
         }
     }
-    Ok(out)
+    packed_tape(env, t)
 }
 
 /// A JS string from a string-table entry; WTF-8 (lone surrogates) goes through UTF-16.

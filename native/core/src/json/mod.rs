@@ -27,7 +27,7 @@ mod tests;
 pub use agreement::check_agreement;
 pub use batch::{parse_batch, BadLine, Batch};
 pub use columns::{columns, columns_with, Column, ColumnType, ColumnValues, Columns, StringColumn};
-pub use document::parse_to_tape;
+pub use document::{parse_to_tape, with_tape};
 pub use ndjson::{parse_lines, parse_many, Lines, Line};
 pub use pointer::{Pointer, Step};
 pub use select::select;

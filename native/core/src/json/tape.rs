@@ -273,6 +273,28 @@ impl TapeBuilder {
         t.table.bytes.reserve(text_len);
     }
 
+    /// Empties the builder for a new document, keeping the capacity of its buffers.
+    pub(crate) fn reset(&mut self) {
+        let t = &mut self.tape;
+        t.tags.clear();
+        t.counts.clear();
+        t.keys.clear();
+        t.strings.clear();
+        t.numbers.clear();
+        t.table.bytes.clear();
+        t.table.offsets.clear();
+        t.table.offsets.push(0);
+        t.table.kinds.clear();
+        t.shapes.clear();
+        t.shape_table.keys.clear();
+        t.shape_table.offsets.clear();
+        t.shape_table.offsets.push(0);
+        self.interner.ids.clear();
+        self.shapes.ids.clear();
+        self.open_keys.clear();
+        self.open_objects.clear();
+    }
+
     pub(crate) fn push_tag(&mut self, tag: Tag) {
         self.tape.tags.push(tag as u8);
     }
@@ -449,5 +471,32 @@ mod shape_tests {
         a.append(&b);
         let names: Vec<Vec<String>> = a.shapes.iter().map(|&s| key_names(&a, s)).collect();
         assert_eq!(names, vec![vec!["p"], vec!["q"], vec!["p"]]);
+    }
+
+    #[test]
+    fn reused_buffers_give_the_tape_a_fresh_parse_gives() {
+        // Documents in an order where each leaves state (interned keys, shapes, strings, an error
+        // midway) that the next must not see.
+        let docs: [&[u8]; 7] = [
+            br#"{"a":1,"b":["x","y"],"c":{"a":2}}"#,
+            br#"{"b":2,"a":"x"}"#,
+            br#"[{"a":1},{"z":"\ud800"}, 1e400, -0]"#,
+            br#"{"a":[1,2,"#,
+            br#"{"a":1,"b":["x","y"],"c":{"a":2}}"#,
+            br#""plain""#,
+            br#"{"q":{"q":{"q":{}}}}"#,
+        ];
+        let ctx = JobCtx::inline();
+        for round in 0..2 {
+            for (i, doc) in docs.iter().enumerate() {
+                let fresh = parse_to_tape(&ctx, doc, ParseOptions::default());
+                let reused = crate::json::with_tape(&ctx, doc, ParseOptions::default(), |t| t.clone());
+                match (fresh, reused) {
+                    (Ok(f), Ok(r)) => assert_eq!(f, r, "round {round}, document {i}"),
+                    (Err(f), Err(r)) => assert_eq!(f.to_string(), r.to_string(), "round {round}, document {i}"),
+                    (f, r) => panic!("round {round}, document {i}: {:?} vs {:?}", f.is_ok(), r.is_ok()),
+                }
+            }
+        }
     }
 }
