@@ -129,6 +129,30 @@ describe('JSON.parse semantics', () => {
   }
 });
 
+describe('object shapes shared across small documents', () => {
+  // A small document's shapes use literals compiled for earlier documents of the same keys.
+  it('builds the same objects on the first, second and later sight of a key list', () => {
+    const texts = [
+      '{"__proto__":{"a":1},"toString":2,"b":[{"x":1,"y":2}]}',
+      '{"x":1,"y":2}',
+      '{"y":2,"x":1}',
+      '{"x":"s","y":null,"x":3}',
+      '[{"x":[],"y":{}},{"y":1}]',
+    ];
+    for (let round = 0; round < 4; round++) {
+      for (const text of texts) {
+        const got = json.parseSync(text);
+        expect(isDeepStrictEqual(got, JSON.parse(text))).toBe(true);
+        expect(Object.keys(got as object)).toEqual(Object.keys(JSON.parse(text)));
+      }
+      const proto = json.parseSync(texts[0]!) as Record<string, unknown>;
+      expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+      expect(Object.hasOwn(proto, '__proto__')).toBe(true);
+      expect(Object.hasOwn(proto, 'toString')).toBe(true);
+    }
+  });
+});
+
 describe('the reused tape buffer of inline parses', () => {
   // Inline parses pack small tapes into one reused buffer: a tape built later, in turns, must not
   // see the next parse overwrite it, and a tape too big for the buffer must still come back whole.

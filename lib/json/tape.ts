@@ -152,6 +152,20 @@ const MAX_FACTORY_SIGNATURE = 1024;
  * CSP that forbids it) every object is built key by key. */
 let canCompile = true;
 
+/** Tapes with at most this many entries count as small documents (see `factoryFor`). */
+const SMALL_TAPE = 4096;
+/** Key lists met once in a small tape and not compiled yet; bounded, cleared when full. */
+const metOnce = new Set<string>();
+const MAX_MET_ONCE = 1024;
+
+/** Whether small tapes have met `signature` before; notes it if not. */
+function metBefore(signature: string): boolean {
+  if (metOnce.delete(signature)) return true;
+  if (metOnce.size >= MAX_MET_ONCE) metOnce.clear();
+  metOnce.add(signature);
+  return false;
+}
+
 function compileFactory(keys: string[]): ObjectFactory | null {
   // `__proto__` must be a computed key: as a plain literal key it would set the prototype.
   const members = keys.map((k, i) => `${k === '__proto__' ? '["__proto__"]' : JSON.stringify(k)}:v[${i}]`);
@@ -199,6 +213,8 @@ export class TapeBuilder {
   /** Per shape: its factory, `null` to build key by key, `undefined` while undecided. */
   private readonly shapeFactory: (ObjectFactory | null | undefined)[];
   private readonly shapeSeen: Uint8Array;
+  /** A small tape (`SMALL_TAPE`): its shapes may use factories other tapes made. */
+  private readonly small: boolean;
   private tag = 0;
   private count = 0;
   private str = 0;
@@ -239,6 +255,7 @@ export class TapeBuilder {
     const shapes = tape.shapeStarts.length - 1;
     this.shapeFactory = new Array<ObjectFactory | null | undefined>(shapes);
     this.shapeSeen = new Uint8Array(shapes);
+    this.small = tape.tags.length <= SMALL_TAPE;
   }
 
   get value(): unknown {
@@ -280,13 +297,19 @@ export class TapeBuilder {
     return out;
   }
 
-  /** The factory for a shape seen a second time (one-off shapes are not worth compiling). */
+  /**
+   * The factory for a shape: compiled on its second sight in this tape (one-off shapes are not
+   * worth compiling) or, in a small tape, on its first when the process has compiled it already
+   * or met its key list in an earlier small tape: a service parsing many small documents of one
+   * schema sees each shape once per document.
+   */
   private factoryFor(shape: number): ObjectFactory | null {
     const known = this.shapeFactory[shape];
     if (known !== undefined) return known;
-    if (this.shapeSeen[shape] === 0) {
+    const first = this.shapeSeen[shape] === 0;
+    if (first) {
       this.shapeSeen[shape] = 1;
-      return null;
+      if (!this.small) return null;
     }
     const size = this.t.shapeStarts[shape + 1]! - this.t.shapeStarts[shape]!;
     let f: ObjectFactory | null = null;
@@ -295,6 +318,7 @@ export class TapeBuilder {
       const signature = JSON.stringify(keys);
       if (signature.length <= MAX_FACTORY_SIGNATURE) {
         f = factories.get(signature) ?? null;
+        if (f === null && first && !metBefore(signature)) return null;
         if (f === null && factories.size < MAX_FACTORIES) {
           f = compileFactory(keys);
           if (f !== null) factories.set(signature, f);
