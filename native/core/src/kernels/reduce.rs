@@ -437,7 +437,65 @@ fn minmax_block_body<T: Element>(x: &[T]) -> MinMax {
     MinMax { min: from_order_key(lo), max: from_order_key(hi) }
 }
 
-simd_dispatch!(fn minmax_block<T: Element>(x: &[T]) -> MinMax => minmax_block_body);
+simd_dispatch!(fn minmax_block_lanes<T: Element>(x: &[T]) -> MinMax => minmax_block_body);
+
+/// `minmax_block_body` of a block, with f64 on AVX2 in the intrinsics form: AVX2 has no 64-bit
+/// integer min or max, and the compiler's form of `minmax_block_body` there ran at the scalar
+/// path's speed (4 096 in-cache doubles: 4.8 µs, against 0.6-0.85 µs on AVX-512).
+fn minmax_block<T: Element>(x: &[T]) -> MinMax {
+    #[cfg(target_arch = "x86_64")]
+    if T::KIND == Kind::F64 && crate::simd::level() == crate::simd::SimdLevel::Avx2 {
+        // SAFETY: T is f64 (KIND), so `x` is a slice of f64s; level() reports AVX2 only when the
+        // CPU has it.
+        return unsafe { minmax_block_avx2(std::slice::from_raw_parts(x.as_ptr().cast::<f64>(), x.len())) };
+    }
+    minmax_block_lanes(x)
+}
+
+/// `minmax_block_body` for f64 with AVX2 intrinsics: the same order keys (so the same result,
+/// bit for bit), their min and max by compare and blend, four vectors at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn minmax_block_avx2(x: &[f64]) -> MinMax {
+    use std::arch::x86_64::*;
+    const VECS: usize = 4;
+    let zero = _mm256_setzero_si256();
+    let mut lo = [_mm256_set1_epi64x(order_key(f64::INFINITY)); VECS];
+    let mut hi = [_mm256_set1_epi64x(order_key(f64::NEG_INFINITY)); VECS];
+    let mut chunks = x.chunks_exact(4 * VECS);
+    for ch in &mut chunks {
+        for j in 0..VECS {
+            // SAFETY: `ch` has 4 * VECS doubles, so 4 at 4 * j are in bounds.
+            let v = unsafe { _mm256_loadu_si256(ch.as_ptr().add(4 * j).cast()) };
+            // order_key: flip every bit but the sign of negative values.
+            let neg = _mm256_cmpgt_epi64(zero, v);
+            let k = _mm256_xor_si256(v, _mm256_srli_epi64::<1>(neg));
+            lo[j] = _mm256_blendv_epi8(lo[j], k, _mm256_cmpgt_epi64(lo[j], k));
+            hi[j] = _mm256_blendv_epi8(hi[j], k, _mm256_cmpgt_epi64(k, hi[j]));
+        }
+    }
+    let mut l = i64::MAX;
+    let mut h = i64::MIN;
+    for j in 0..VECS {
+        let (mut a, mut b) = ([0i64; 4], [0i64; 4]);
+        // SAFETY: each array has room for one vector.
+        unsafe {
+            _mm256_storeu_si256(a.as_mut_ptr().cast(), lo[j]);
+            _mm256_storeu_si256(b.as_mut_ptr().cast(), hi[j]);
+        }
+        l = a.iter().copied().fold(l, i64::min);
+        h = b.iter().copied().fold(h, i64::max);
+    }
+    for &e in chunks.remainder() {
+        let k = order_key(e);
+        l = l.min(k);
+        h = h.max(k);
+    }
+    if h > order_key(f64::INFINITY) || l < order_key(f64::NEG_INFINITY) {
+        return MinMax { min: f64::NAN, max: f64::NAN };
+    }
+    MinMax { min: from_order_key(l), max: from_order_key(h) }
+}
 
 pub fn minmax<T: Element>(ctx: &JobCtx, x: &[T]) -> CoreResult<MinMax> {
     let parts = ctx.map_chunks(x.len(), BLOCK * BLOCKS_PER_TASK, |r| minmax_block(&x[r]))?;
@@ -1112,6 +1170,33 @@ mod tests {
             prop_assert_eq!(argmax(&ctx, &x).unwrap(), want_max);
             let state = JobState::new();
             prop_assert_eq!(in_pool(2, || argmin(&JobCtx::for_pool(&state), &x).unwrap()), want_min);
+        }
+
+        /// The AVX2 f64 minmax block against the lane form, bit for bit, with NaNs of both signs,
+        /// infinities, both zeros and the largest magnitudes, at lengths around the 16-element step.
+        #[test]
+        #[cfg(target_arch = "x86_64")]
+        fn avx2_minmax_block_matches_the_lane_form(
+            x in prop::collection::vec(prop_oneof![
+                20 => (-4i32..4).prop_map(f64::from),
+                3 => Just(-0.0),
+                3 => Just(0.0),
+                2 => Just(f64::INFINITY),
+                2 => Just(f64::NEG_INFINITY),
+                1 => Just(f64::NAN),
+                1 => Just(-f64::NAN),
+                2 => Just(f64::MAX),
+                2 => Just(f64::MIN),
+                2 => Just(-5e-324),
+            ], 0..200),
+        ) {
+            if !std::arch::is_x86_feature_detected!("avx2") {
+                return Ok(());
+            }
+            // SAFETY: the CPU has AVX2 (checked above).
+            let got = unsafe { minmax_block_avx2(&x) };
+            let want = minmax_block_body(&x);
+            prop_assert_eq!((got.min.to_bits(), got.max.to_bits()), (want.min.to_bits(), want.max.to_bits()));
         }
 
         /// The AVX-512 block form against the one-pass lane form, value and index, with NaNs,
